@@ -1,0 +1,56 @@
+# Isotropic Deep Learning course: set-up, tests and notebook execution.
+# Needs only Python >= 3.11 (3.11 preferred: the pinned environment), pip and make.
+
+PYTHON ?= $(shell command -v python3.11 2>/dev/null || command -v python3)
+VENV   ?= .venv
+BIN    := $(VENV)/bin
+# Extra pip options, e.g. PIP_ARGS="--extra-index-url https://download.pytorch.org/whl/cpu"
+# on a machine where pip would otherwise pick a CUDA build of torch.
+PIP_ARGS ?=
+STAMP  := $(VENV)/.isodl-installed
+HEADLESS := ISODL_HEADLESS=1 MPLBACKEND=module://matplotlib_inline.backend_inline
+
+# nbval: compare the stored outputs of cells tagged for checking (nbval-check-output),
+# with floats, addresses and timings sanitised; a cell may take at most 90 s.
+NBVAL_ARGS := --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=90 --nbval-kernel-name=python3
+
+.PHONY: help setup lab test test-lib test-notebooks course execute student clean
+
+help:
+	@echo "make lab       set up .venv and open JupyterLab on notebooks/"
+	@echo "make test      set up .venv and run the whole test suite"
+	@echo "make course    execute every notebook into build/course, write build/runtimes.md"
+	@echo "make student   write student copies (solutions removed) to build/student/"
+	@echo "make execute   re-run notebooks in place before committing (NB=notebooks/00_start_here.ipynb for one)"
+
+setup: $(STAMP)
+
+$(STAMP): requirements.txt pyproject.toml
+	@test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --disable-pip-version-check -q $(PIP_ARGS) -r requirements.txt
+	$(BIN)/python -m pip install --disable-pip-version-check -q --no-deps -e .
+	@touch $(STAMP)
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab --notebook-dir=notebooks
+
+test: $(STAMP)
+	$(HEADLESS) $(BIN)/python -m pytest tests notebooks $(NBVAL_ARGS)
+
+test-lib: $(STAMP)
+	$(HEADLESS) $(BIN)/python -m pytest tests -m "not notebooks"
+
+test-notebooks: $(STAMP)
+	$(HEADLESS) $(BIN)/python -m pytest notebooks $(NBVAL_ARGS)
+
+course: $(STAMP)
+	$(HEADLESS) $(BIN)/python -m isodl.course run --out build/course --report build/runtimes.md
+
+execute: $(STAMP)
+	$(HEADLESS) $(BIN)/python -m isodl.course execute $(NB)
+
+student: $(STAMP)
+	$(BIN)/python -m isodl.student notebooks build/student
+
+clean:
+	rm -rf build .pytest_cache
