@@ -31,7 +31,7 @@ every step, with no backward pass: :func:`forward_sensitivity_steps` yields it.
 Costs (n = state size, P = recurrent parameters, about n^2): the product
 ``J_t S_(t-1)`` costs O(n P) = O(n^4) per step and S takes O(n P) = O(n^3)
 memory whatever the sequence length T. BPTT costs O(P) per step but stores T
-states. :func:`measure_cost` and ``scripts/bench_rnn.py`` measure both.
+states. :func:`measure_cost` and ``benchmarks/bench_rnn.py`` measure both.
 
 Design decisions
 ----------------

@@ -11,8 +11,8 @@ flat in T; BPTT time per step is nearly flat in n at these sizes (overhead
 bound, O(n^2) work); forward-sensitivity memory is flat in T, BPTT memory
 linear in T. Runs in well under a minute on 2 CPU cores.
 
-    python scripts/bench_rnn.py
-    ISODL_THREADS=1 python scripts/bench_rnn.py   # steadier on a busy machine
+    python benchmarks/bench_rnn.py
+    ISODL_THREADS=1 python benchmarks/bench_rnn.py   # steadier on a busy machine
 
 The thread count follows isodl.config.configure_threads (2 by default). With 2
 threads, the multi-threaded kernels of forward sensitivity slow down sharply
