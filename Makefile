@@ -14,11 +14,12 @@ HEADLESS := ISODL_HEADLESS=1 MPLBACKEND=module://matplotlib_inline.backend_inlin
 # with floats, addresses and timings sanitised; a cell may take at most 90 s.
 NBVAL_ARGS := --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=90 --nbval-kernel-name=python3
 
-.PHONY: help setup lab test test-lib test-notebooks course execute student clean
+.PHONY: help setup lab test test-lib test-notebooks test-browser course execute student clean
 
 help:
 	@echo "make lab       set up .venv and open JupyterLab on notebooks/"
 	@echo "make test      set up .venv and run the whole test suite"
+	@echo "make test-browser  run every notebook in JupyterLab in headless Chromium (needs /usr/bin/chromium)"
 	@echo "make course    execute every notebook into build/course, write build/runtimes.md"
 	@echo "make student   write student copies (solutions removed) to build/student/"
 	@echo "make execute   re-run notebooks in place before committing (NB=notebooks/00_start_here.ipynb for one)"
@@ -38,13 +39,18 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(LAB_ARGS)
 
 test: $(STAMP)
-	$(HEADLESS) $(BIN)/python -m pytest tests notebooks $(NBVAL_ARGS)
+	$(HEADLESS) $(BIN)/python -m pytest tests notebooks --ignore=tests/browser $(NBVAL_ARGS)
 
 test-lib: $(STAMP)
 	$(HEADLESS) $(BIN)/python -m pytest tests -m "not notebooks"
 
 test-notebooks: $(STAMP)
 	$(HEADLESS) $(BIN)/python -m pytest notebooks $(NBVAL_ARGS)
+
+# End-to-end: JupyterLab (temporary settings and a copy of notebooks/) driven by Debian's Chromium
+# through Playwright. Not headless on purpose: the live widgets are what it checks.
+test-browser: $(STAMP)
+	$(BIN)/python -m pytest tests/browser -v
 
 course: $(STAMP)
 	$(HEADLESS) $(BIN)/python -m isodl.course run --out build/course --report build/runtimes.md

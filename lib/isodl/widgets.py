@@ -123,10 +123,11 @@ class InteractiveFigure:
         return fig
 
     def _draw(self) -> None:
-        fig = self.render()
+        # Render inside the output area: if the plotting function raises after a
+        # control moves, the learner sees the traceback there, not a stale figure.
         with self.output:
             clear_output(wait=True)
-            display(fig)
+            display(self.render())
 
     def _on_change(self, change) -> None:
         self._draw()
