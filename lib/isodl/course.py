@@ -77,8 +77,9 @@ def list_notebooks(directory: Path | str = NOTEBOOK_DIR) -> list[Path]:
 def _headless_env() -> None:
     os.environ["ISODL_HEADLESS"] = "1"
     os.environ.setdefault("MPLBACKEND", "module://matplotlib_inline.backend_inline")
-    # Keep the kernel's own threads in line with the 2-core budget.
-    os.environ.setdefault("OMP_NUM_THREADS", "2")
+    # One compute thread per kernel (see isodl.config.configure_threads): the
+    # course's models are small and extra threads stall when a core is busy.
+    os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
 def execute_in_place(path: Path | str, *, timeout: int = LIMIT_SECONDS) -> float:
