@@ -8,7 +8,7 @@ BIN    := $(VENV)/bin
 # on a machine where pip would otherwise pick a CUDA build of torch.
 PIP_ARGS ?=
 STAMP  := $(VENV)/.isodl-installed
-HEADLESS := ISODL_HEADLESS=1 MPLBACKEND=module://matplotlib_inline.backend_inline
+HEADLESS := ISODL_HEADLESS=1 OMP_NUM_THREADS=1 MPLBACKEND=module://matplotlib_inline.backend_inline
 
 # nbval: compare the stored outputs of cells tagged for checking (nbval-check-output),
 # with floats, addresses and timings sanitised; a cell may take at most 90 s.
