@@ -510,3 +510,889 @@ def check_unit_rows(fn, *, n_trials: int = 6, seed: int = 0, verbose: bool = Tru
 
 
 register_check(check_unit_rows)
+
+
+# --- checks for notebooks 09 and 10 (the Affine Divergence; references in isodl.affine)
+
+
+def _predicted_step_inputs(gen: torch.Generator):
+    """Inputs for :func:`check_predicted_step`: a batch x [B, d], gradients g [B, out] and a learning rate."""
+    b = int(torch.randint(2, 9, (1,), generator=gen))
+    d = int(torch.randint(2, 11, (1,), generator=gen))
+    out = int(torch.randint(1, 5, (1,), generator=gen))
+    scale = 10.0 ** (torch.rand(b, 1, generator=gen, dtype=torch.float64) * 2 - 1)  # norms 0.1x .. 10x
+    x = torch.randn(b, d, generator=gen, dtype=torch.float64) * scale
+    g = torch.randn(b, out, generator=gen, dtype=torch.float64)
+    lr = float(10.0 ** (torch.rand(1, generator=gen, dtype=torch.float64) * 2 - 2))  # 0.01 .. 1
+    return (x, g, lr)
+
+
+def _close_to(got, target) -> bool:
+    got = got.to(torch.float64)
+    return tuple(got.shape) == tuple(target.shape) and bool(torch.allclose(got, target, rtol=1e-5, atol=1e-8))
+
+
+def _step_without_bias(got, expected, inputs) -> bool:
+    x, g, lr = inputs
+    return _close_to(got, -(lr / x.shape[0]) * (x @ x.T) @ g)
+
+
+def _step_without_mean(got, expected, inputs) -> bool:
+    return _close_to(got, expected * inputs[0].shape[0])
+
+
+def _step_wrong_sign(got, expected, inputs) -> bool:
+    return _close_to(got, -expected)
+
+
+def _step_diagonal_only(got, expected, inputs) -> bool:
+    x, g, lr = inputs
+    factor = (x * x).sum(dim=1, keepdim=True) + 1
+    return _close_to(got, -(lr / x.shape[0]) * factor * g) or _close_to(got, -lr * factor * g)
+
+
+PREDICTED_STEP_HINTS = (
+    (_step_wrong_sign, "the step goes downhill: it is minus the learning rate times the kernel times g"),
+    (_step_without_bias, "the bias is a parameter too: its update adds 1 to every kernel entry, K = X X^T + 1"),
+    (_step_without_mean, "the loss is the mean over the batch, so the step carries a factor 1/B"),
+    (
+        _step_diagonal_only,
+        "that is only the self-term (the divergence factor |x|^2 + 1 on each sample's own gradient); "
+        "with a batch, every sample's gradient moves every other sample through K_nm = x_n . x_m + 1",
+    ),
+)
+
+
+def check_predicted_step(fn, *, n_trials: int = 6, seed: int = 0, verbose: bool = True) -> CheckResult:
+    """Check notebook 09's exercise ``predicted_step(x, g, lr)`` against :func:`isodl.affine.predicted_minibatch_step`.
+
+    ``x`` is a float64 batch [B, d] (B from 2 to 8, row norms spread over two
+    orders of magnitude), ``g`` the per-sample gradients [B, out], ``lr``
+    between 0.01 and 1. The expected result is ``-(lr/B) (X X^T + 1) g``.
+    """
+    from .affine import predicted_minibatch_step
+
+    return compare_functions(
+        fn,
+        predicted_minibatch_step,
+        _predicted_step_inputs,
+        name="predicted_step",
+        n_trials=n_trials,
+        seed=seed,
+        rtol=1e-7,
+        atol=1e-10,
+        hints=PREDICTED_STEP_HINTS,
+        verbose=verbose,
+    )
+
+
+register_check(check_predicted_step)
+
+
+def _affine_like_reference(x, weight, bias):
+    return (x @ weight.T + bias) / torch.sqrt((x * x).sum(dim=-1, keepdim=True) + 1.0)
+
+
+def _affine_like_inputs(gen: torch.Generator):
+    """Inputs for :func:`check_affine_like`: x [B, d] with norms from 0.01 to 100, weight [out, d], bias [out]."""
+    b = int(torch.randint(2, 7, (1,), generator=gen))
+    d = int(torch.randint(2, 9, (1,), generator=gen))
+    out = int(torch.randint(1, 5, (1,), generator=gen))
+    scale = 10.0 ** (torch.rand(b, 1, generator=gen, dtype=torch.float64) * 4 - 2)
+    x = torch.randn(b, d, generator=gen, dtype=torch.float64) * scale
+    weight = torch.randn(out, d, generator=gen, dtype=torch.float64)
+    bias = torch.randn(out, generator=gen, dtype=torch.float64)
+    return (x, weight, bias)
+
+
+def _affine_like_by_norm(got, expected, inputs) -> bool:
+    x, w, b = inputs
+    return _close_to(got, (x @ w.T + b) / x.norm(dim=-1, keepdim=True))
+
+
+def _affine_like_bias_outside(got, expected, inputs) -> bool:
+    x, w, b = inputs
+    return _close_to(got, (x @ w.T) / torch.sqrt((x * x).sum(-1, keepdim=True) + 1) + b)
+
+
+def _affine_like_no_sqrt(got, expected, inputs) -> bool:
+    x, w, b = inputs
+    return _close_to(got, (x @ w.T + b) / ((x * x).sum(-1, keepdim=True) + 1))
+
+
+def _affine_like_plain(got, expected, inputs) -> bool:
+    x, w, b = inputs
+    return _close_to(got, x @ w.T + b)
+
+
+AFFINE_LIKE_HINTS = (
+    (_affine_like_plain, "that is the plain affine map; divide it by sqrt(|x|^2 + 1), one number per sample"),
+    (
+        _affine_like_by_norm,
+        "divide by sqrt(|x|^2 + 1), the norm of the augmented input [x; 1], not by |x| "
+        "(the +1 is the bias's share of the divergence factor)",
+    ),
+    (_affine_like_bias_outside, "the bias goes inside the division: (W x + b) / sqrt(|x|^2 + 1)"),
+    (_affine_like_no_sqrt, "divide by the square root sqrt(|x|^2 + 1), not by |x|^2 + 1"),
+)
+
+
+def check_affine_like(fn, *, n_trials: int = 6, seed: int = 0, verbose: bool = True) -> CheckResult:
+    """Check notebook 10's exercise ``affine_like(x, weight, bias)``: ``(x W^T + b) / sqrt(|x|^2 + 1)`` row by row.
+
+    Inputs are float64, ``x`` [B, d] with row norms from 0.01 to 100, ``weight``
+    [out, d], ``bias`` [out]. The reference is the forward map of
+    :class:`isodl.affine.AffineLike`.
+    """
+    return compare_functions(
+        fn,
+        _affine_like_reference,
+        _affine_like_inputs,
+        name="affine_like",
+        n_trials=n_trials,
+        seed=seed,
+        rtol=1e-7,
+        atol=1e-10,
+        hints=AFFINE_LIKE_HINTS,
+        verbose=verbose,
+    )
+
+
+register_check(check_affine_like)
+
+
+def _init_statistics(fn):
+    """Wrap the learner's in-place initialiser: build a layer, call fn on it, return [std(W), mean(W), max|b|]."""
+
+    def initialise_and_measure(in_features, out_features):
+        from .affine import AffineLike
+
+        with torch.random.fork_rng(devices=[]):  # leave the notebook's random stream alone
+            torch.manual_seed(in_features * 1000 + out_features)
+            layer = AffineLike(in_features, out_features, init="linear")
+            with torch.no_grad():
+                fn(layer)
+        w = layer.weight.detach().to(torch.float64)
+        b = layer.bias.detach().to(torch.float64)
+        return torch.stack([w.std(), w.mean(), b.abs().max()])
+
+    return initialise_and_measure
+
+
+def _init_inputs(gen: torch.Generator):
+    in_features = int(torch.randint(64, 257, (1,), generator=gen))
+    out_features = int(torch.randint(64, 129, (1,), generator=gen))
+    return (in_features, out_features)
+
+
+def _init_reference(in_features, out_features):
+    return torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64)
+
+
+def _init_fan_in_scale(got, expected, inputs) -> bool:
+    return float(got[0]) < 0.3
+
+
+def _init_bias_left(got, expected, inputs) -> bool:
+    return abs(float(got[0]) - 1.0) <= 0.06 and float(got[2]) > 0.06
+
+
+def _init_uniform(got, expected, inputs) -> bool:
+    return 0.45 < float(got[0]) < 0.7
+
+
+AFFINE_LIKE_INIT_HINTS = (
+    (
+        _init_fan_in_scale,
+        "the weights are still of order 1/sqrt(in_features), nn.Linear's scale; the affine-like layer already divides "
+        "by about |x|, so give every weight variance 1 (for example layer.weight.normal_(0.0, 1.0))",
+    ),
+    (_init_bias_left, "the weights look right; now set every bias entry to zero"),
+    (_init_uniform, "uniform(-1, 1) has standard deviation 0.58, not 1: draw the weights from N(0, 1)"),
+)
+
+
+def check_affine_like_init(fn, *, n_trials: int = 4, seed: int = 0, verbose: bool = True) -> CheckResult:
+    """Check notebook 10's exercise ``init_affine_like_(layer)``: weights ~ N(0, 1), bias = 0, in place.
+
+    Each trial builds an :class:`isodl.affine.AffineLike` with ``nn.Linear``'s
+    default initialisation (64 to 256 inputs, 64 to 128 outputs), calls
+    ``fn(layer)`` and compares ``[std(weight), mean(weight), max|bias|]`` with
+    ``[1, 0, 0]`` (absolute tolerance 0.06, far above the sampling error of a
+    correct N(0, 1) draw of at least 4096 weights). The notebook's random
+    stream is left untouched.
+    """
+    if not callable(fn):
+        raise TypeError(
+            f"candidate must be a function, got {type(fn).__name__}; pass the function itself, e.g. "
+            "check_affine_like_init(init_affine_like_)"
+        )
+    return compare_functions(
+        _init_statistics(fn),
+        _init_reference,
+        _init_inputs,
+        name="init_affine_like_",
+        n_trials=n_trials,
+        seed=seed,
+        rtol=0.0,
+        atol=0.06,
+        hints=AFFINE_LIKE_INIT_HINTS,
+        verbose=verbose,
+    )
+
+
+register_check(check_affine_like_init)
+# --- end of checks for notebooks 09 and 10
+
+
+# --- checks for notebook 11 (forward sensitivity; reference: isodl.rnn.TanhRNN.cell_jacobians)
+
+
+def _sensitivity_step_reference(S_prev, h_prev, x, W_xh, W_hh, b_h):
+    """One tanh RNN step and one step of ``S_t = J_t S_(t-1) + F_t``, via :mod:`isodl.rnn`."""
+    from . import rnn
+
+    n, m = W_xh.shape
+    with torch.random.fork_rng(devices=[]):  # building the model draws weights: keep the caller's random state
+        model = rnn.TanhRNN(m, n, 1, dtype=W_xh.dtype)
+    jac = model.cell_jacobians(h_prev, x, {"W_xh": W_xh, "W_hh": W_hh, "b_h": b_h})
+    return jac.state, jac.J_h @ S_prev + jac.J_theta
+
+
+def _sensitivity_step_inputs(gen: torch.Generator):
+    n = int(torch.randint(2, 6, (1,), generator=gen))
+    m = int(torch.randint(1, 4, (1,), generator=gen))
+    P = n * m + n * n + n
+    d = torch.float64
+    W_xh = torch.randn(n, m, generator=gen, dtype=d)
+    W_hh = 0.8 * torch.randn(n, n, generator=gen, dtype=d) / n**0.5
+    b_h = 0.5 * torch.randn(n, generator=gen, dtype=d)
+    h_prev = torch.tanh(torch.randn(n, generator=gen, dtype=d))
+    x = torch.randn(m, generator=gen, dtype=d)
+    S_prev = torch.randn(n, P, generator=gen, dtype=d)  # not zero, so the J_t S_(t-1) term matters
+    return (S_prev, h_prev, x, W_xh, W_hh, b_h)
+
+
+def _sens_parts(inputs):
+    """Pieces used by the hints: h, d = 1 - h^2, the correct J and F, and the blocks of F."""
+    S_prev, h_prev, x, W_xh, W_hh, b_h = inputs
+    n = h_prev.shape[0]
+    h = torch.tanh(W_hh @ h_prev + W_xh @ x + b_h)
+    d = 1.0 - h * h
+    eye = torch.eye(n, dtype=h.dtype)
+    blocks = [torch.kron(eye, x[None, :]), torch.kron(eye, h_prev[None, :]), eye]
+    return S_prev, h_prev, h, d, eye, blocks, W_hh
+
+
+def _sens_matches(got, target) -> bool:
+    S = got[1] if isinstance(got, (tuple, list)) and len(got) == 2 else None
+    if not isinstance(S, torch.Tensor) or tuple(S.shape) != tuple(target.shape):
+        return False
+    return bool(torch.allclose(S.detach().to(torch.float64), target, rtol=1e-5, atol=1e-6))
+
+
+def _sens_forgot_propagation(got, expected, inputs) -> bool:
+    S_prev, h_prev, h, d, eye, blocks, W_hh = _sens_parts(inputs)
+    return _sens_matches(got, d[:, None] * torch.cat(blocks, dim=1))
+
+
+def _sens_no_tanh_derivative_in_J(got, expected, inputs) -> bool:
+    S_prev, h_prev, h, d, eye, blocks, W_hh = _sens_parts(inputs)
+    F = d[:, None] * torch.cat(blocks, dim=1)
+    return _sens_matches(got, W_hh @ S_prev + F) or _sens_matches(got, W_hh @ S_prev + torch.cat(blocks, dim=1))
+
+
+def _sens_derivative_at_old_state(got, expected, inputs) -> bool:
+    S_prev, h_prev, h, d, eye, blocks, W_hh = _sens_parts(inputs)
+    d_old = 1.0 - h_prev * h_prev
+    return _sens_matches(got, d_old[:, None] * (W_hh @ S_prev + torch.cat(blocks, dim=1)))
+
+
+def _sens_transposed_J(got, expected, inputs) -> bool:
+    S_prev, h_prev, h, d, eye, blocks, W_hh = _sens_parts(inputs)
+    F = d[:, None] * torch.cat(blocks, dim=1)
+    return _sens_matches(got, (d[:, None] * W_hh).T @ S_prev + F) or _sens_matches(got, (W_hh * d[None, :]) @ S_prev + F)
+
+
+def _sens_column_major(got, expected, inputs) -> bool:
+    S_prev, h_prev, h, d, eye, blocks, W_hh = _sens_parts(inputs)
+    x = inputs[2]
+    swapped = [torch.kron(x[None, :], eye), torch.kron(h_prev[None, :], eye), eye]
+    return _sens_matches(got, (d[:, None] * W_hh) @ S_prev + d[:, None] * torch.cat(swapped, dim=1))
+
+
+def _sens_wrong_block_order(got, expected, inputs) -> bool:
+    S_prev, h_prev, h, d, eye, blocks, W_hh = _sens_parts(inputs)
+    J = d[:, None] * W_hh
+    for order in ((1, 0, 2), (2, 0, 1), (0, 2, 1), (1, 2, 0), (2, 1, 0)):
+        if _sens_matches(got, J @ S_prev + d[:, None] * torch.cat([blocks[i] for i in order], dim=1)):
+            return True
+    return False
+
+
+def _sens_bad_state(got, expected, inputs) -> bool:
+    if not (isinstance(got, (tuple, list)) and len(got) == 2 and isinstance(got[0], torch.Tensor)):
+        return False
+    return tuple(got[0].shape) == tuple(expected[0].shape) and not bool(
+        torch.allclose(got[0].to(torch.float64), expected[0], rtol=1e-5, atol=1e-6)
+    )
+
+
+SENSITIVITY_STEP_HINTS = (
+    (_sens_bad_state, "the new state is h = tanh(W_hh @ h_prev + W_xh @ x + b_h)"),
+    (
+        _sens_forgot_propagation,
+        "you returned F_t alone: add the propagated old sensitivity, S_t = J_t @ S_prev + F_t",
+    ),
+    (
+        _sens_no_tanh_derivative_in_J,
+        "both J_t and F_t carry the tanh derivative: J_t = diag(1 - h_t^2) @ W_hh and F_t = diag(1 - h_t^2) @ [...]",
+    ),
+    (
+        _sens_derivative_at_old_state,
+        "evaluate the tanh derivative at the new state h_t (1 - h_t^2), not at h_prev",
+    ),
+    (_sens_transposed_J, "J_t = diag(1 - h_t^2) @ W_hh multiplies S_prev from the left: row i is scaled by 1 - h_t[i]^2"),
+    (
+        _sens_column_major,
+        "flatten each weight matrix row by row: the column of W[i, j] is i * W.shape[1] + j "
+        "(torch.kron(torch.eye(n), x[None, :]) gives the W_xh block)",
+    ),
+    (_sens_wrong_block_order, "the columns of S come in the order W_xh, then W_hh, then b_h"),
+)
+
+
+def check_sensitivity_step(fn, *, n_trials: int = 6, seed: int = 0, verbose: bool = True) -> CheckResult:
+    """Check the notebook-11 exercise ``sensitivity_step(S_prev, h_prev, x, W_xh, W_hh, b_h)``.
+
+    It must return ``(h, S)``: the new state of ``h = tanh(W_hh h_prev + W_xh x
+    + b_h)`` and ``S = J S_prev + F``, with the columns of ``S`` ordered as
+    ``W_xh`` (row-major), ``W_hh`` (row-major), ``b_h``. The reference is
+    :meth:`isodl.rnn.TanhRNN.cell_jacobians`. Inputs are float64 with state
+    size 2 to 5, input size 1 to 3 and a random (non-zero) ``S_prev``.
+    """
+    return compare_functions(
+        fn,
+        _sensitivity_step_reference,
+        _sensitivity_step_inputs,
+        name="sensitivity_step",
+        n_trials=n_trials,
+        seed=seed,
+        rtol=1e-7,
+        atol=1e-9,
+        hints=SENSITIVITY_STEP_HINTS,
+        verbose=verbose,
+    )
+
+
+register_check(check_sensitivity_step)
+
+# --- end of checks for notebook 11
+
+
+# --- checks for notebooks 01 and 02 (references in isodl.functions and isodl.srm)
+
+
+def _isotropic_tanh_reference(x):
+    from . import functions
+
+    return functions.isotropic_tanh(x)
+
+
+def _isotropic_tanh_inputs():
+    """float64 batches [rows, n]; odd trials hold zero rows, every trial some very short and long rows."""
+    calls = [0]
+
+    def make_inputs(gen: torch.Generator):
+        trial = calls[0]
+        calls[0] += 1
+        rows = int(torch.randint(4, 9, (1,), generator=gen))
+        n = int(torch.randint(2, 6, (1,), generator=gen))
+        lengths = 10.0 ** (torch.rand(rows, 1, generator=gen, dtype=torch.float64) * 3 - 1.5)  # 0.03 .. 30
+        x = torch.randn(rows, n, generator=gen, dtype=torch.float64)
+        x = x / torch.linalg.vector_norm(x, dim=1, keepdim=True) * lengths
+        x[0] *= 1e-9  # almost at the origin
+        if trial % 2 == 1:
+            x[int(torch.randint(1, rows, (1,), generator=gen))] = 0.0
+        return (x,)
+
+    return make_inputs
+
+
+def _iso_nonfinite_at_zero(got, expected, inputs) -> bool:
+    zero = (inputs[0] == 0).all(dim=-1)
+    return bool(zero.any()) and not bool(torch.isfinite(got[zero]).all())
+
+
+def _iso_is_elementwise(got, expected, inputs) -> bool:
+    return _matches(got, torch.tanh(inputs[0]))
+
+
+def _iso_not_divided(got, expected, inputs) -> bool:
+    x = inputs[0]
+    r = torch.linalg.vector_norm(x, dim=-1, keepdim=True)
+    return _matches(got, torch.tanh(r) * x)
+
+
+def _iso_wrong_dim(got, expected, inputs) -> bool:
+    x = inputs[0]
+    r = torch.linalg.vector_norm(x, dim=0, keepdim=True)
+    return _matches(got[:, (r[0] > 0)], (torch.tanh(r) / r * x)[:, (r[0] > 0)])
+
+
+ISOTROPIC_TANH_HINTS = (
+    (
+        _iso_nonfinite_at_zero,
+        "at the origin (a zero row) tanh(r) / r is 0 / 0; its limit is 1, so return x there (use torch.where on a safe "
+        "norm)",
+    ),
+    (_iso_is_elementwise, "torch.tanh(x) acts on each coordinate; the isotropic map squashes the length of the whole row"),
+    (_iso_not_divided, "tanh(r) * x has length tanh(r) * r: keep the direction x / r, i.e. use tanh(r) / r as the gain"),
+    (_iso_wrong_dim, "take the length of each row with dim=-1 (keepdim=True), not of each column"),
+)
+
+
+def check_isotropic_tanh(fn, *, n_trials: int = 6, seed: int = 0, verbose: bool = True) -> CheckResult:
+    """Check the notebook-01 exercise ``isotropic_tanh(x)`` against :func:`isodl.functions.isotropic_tanh`.
+
+    First the values on float64 batches (lengths 1e-9 to 30, zero rows in odd
+    trials); then the gradient at the origin and next to it, which must be
+    finite (``torch.where`` evaluates both branches, so a NaN in the branch not
+    taken still poisons the gradient).
+    """
+    result = compare_functions(
+        fn,
+        _isotropic_tanh_reference,
+        _isotropic_tanh_inputs(),
+        name="isotropic_tanh",
+        n_trials=n_trials,
+        seed=seed,
+        hints=ISOTROPIC_TANH_HINTS,
+        verbose=False,
+    )
+    if result.passed:
+        x = torch.tensor([[0.0, 0.0, 0.0], [3e-9, -4e-9, 0.0], [0.3, 0.1, -0.5]], dtype=torch.float64, requires_grad=True)
+        problem = None
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                out = fn(x)
+                (grad,) = torch.autograd.grad((out * torch.arange(1.0, 4.0, dtype=torch.float64)).sum(), x)
+        except Exception as exc:  # a learner's function that cannot be differentiated
+            problem = f"backpropagating through your function raised {type(exc).__name__}: {exc}"
+        else:
+            if not bool(torch.isfinite(grad).all()):
+                problem = (
+                    "the values are right, but the gradient at the origin is not finite "
+                    f"(d/dx of your output at x = 0 gave {grad[0].tolist()}). Hint: torch.where computes both "
+                    "branches and backpropagates through both, so tanh(r) / r at r = 0 still makes NaN; divide by a "
+                    "safe norm, torch.where(r > 0, r, torch.ones_like(r)), inside the branch"
+                )
+            elif not torch.allclose(grad[0], torch.arange(1.0, 4.0, dtype=torch.float64)):
+                problem = (
+                    "the gradient at the origin should be the identity map (isotropic tanh equals x to first order), "
+                    f"got {grad[0].tolist()} for the weights [1, 2, 3]"
+                )
+        if problem is not None:
+            result = CheckResult(name="isotropic_tanh", passed=False, message=f"FAIL: isotropic_tanh: {problem}.", trials=result.trials)
+        else:
+            result.message += "; its gradient at the origin is finite (the identity)"
+    if verbose:
+        print(result.message)
+        result.printed = True
+    return result
+
+
+register_check(check_isotropic_tanh)
+
+
+def _cone_count_reference(activations, probes, epsilon):
+    from . import srm
+
+    return srm.cone_count(activations, probes, epsilon)
+
+
+def _cone_count_inputs():
+    """Activations with mixed lengths (some exactly on an axis, some zero), axis and random unit probes."""
+    calls = [0]
+    epsilons = (0.5, 1.0, 0.0, -0.4, 0.8, -1.0, 0.25)
+
+    def make_inputs(gen: torch.Generator):
+        trial = calls[0]
+        calls[0] += 1
+        n = int(torch.randint(2, 6, (1,), generator=gen))
+        rows = int(torch.randint(8, 20, (1,), generator=gen))
+        scale = 10.0 ** (torch.rand(rows, 1, generator=gen, dtype=torch.float64) * 4 - 2)  # 0.01 .. 100
+        a = torch.randn(rows, n, generator=gen, dtype=torch.float64) * scale
+        a[0] = 0.0
+        a[0, 0] = 3.0  # exactly along the first axis: cos = 1 with the first probe
+        a[1] = 0.0
+        a[1, 1] = 0.5  # exactly orthogonal to the first probe: cos = 0
+        if trial % 2 == 1:
+            a[2] = 0.0  # a zero row
+        n_probes = int(torch.randint(2, 6, (1,), generator=gen))
+        p = torch.randn(n_probes, n, generator=gen, dtype=torch.float64)
+        p = p / torch.linalg.vector_norm(p, dim=1, keepdim=True)
+        p[0] = 0.0
+        p[0, 0] = 1.0
+        eps = epsilons[trial % len(epsilons)]
+        return (a, p, eps)
+
+    return make_inputs
+
+
+def _cone_strict(got, expected, inputs) -> bool:
+    from .ops import unit_rows
+
+    a, p, eps = inputs
+    return _matches(got, (unit_rows(a) @ p.T > eps).to(torch.float64).mean(dim=0))
+
+
+def _cone_not_normalised(got, expected, inputs) -> bool:
+    a, p, eps = inputs
+    return _matches(got, (a @ p.T >= eps).to(torch.float64).mean(dim=0))
+
+
+def _cone_counts_not_fractions(got, expected, inputs) -> bool:
+    return _matches(got, expected * inputs[0].shape[0])
+
+
+def _cone_zero_rows_dropped(got, expected, inputs) -> bool:
+    a, p, eps = inputs
+    zero = (a == 0).all(dim=1)
+    return bool(zero.any()) and eps <= 0 and _matches(got, expected - zero.sum() / a.shape[0])
+
+
+def _cone_wrong_shape(got, expected, inputs) -> bool:
+    return tuple(got.shape) != tuple(expected.shape)
+
+
+CONE_COUNT_HINTS = (
+    (_cone_wrong_shape, "return one fraction per probe: shape [A] for probes of shape [A, n] (average over the N activations, dim=0)"),
+    (_cone_not_normalised, "normalise each activation row to unit length before the dot product (the cone tests the angle only)"),
+    (_cone_strict, "the cone includes its boundary: use >= epsilon, not > epsilon"),
+    (_cone_counts_not_fractions, "return the fraction of activations in the cone (divide the count by N)"),
+    (
+        _cone_zero_rows_dropped,
+        "a zero activation row stays zero after normalising (not NaN); its dot product is 0, which is inside the cone "
+        "when epsilon <= 0",
+    ),
+)
+
+
+def check_cone_count(fn, *, n_trials: int = 7, seed: int = 0, verbose: bool = True) -> CheckResult:
+    """Check the notebook-02 exercise ``cone_count(activations, probes, epsilon)`` against :func:`isodl.srm.cone_count`.
+
+    Trials cover epsilon = 1 with an activation exactly on a probe, epsilon = 0
+    with an activation exactly orthogonal to it (both on the boundary, so ``>=``
+    matters), negative epsilon, zero rows and lengths from 0.01 to 100.
+    """
+    return compare_functions(
+        fn,
+        _cone_count_reference,
+        _cone_count_inputs(),
+        name="cone_count",
+        n_trials=n_trials,
+        seed=seed,
+        hints=CONE_COUNT_HINTS,
+        verbose=verbose,
+    )
+
+
+register_check(check_cone_count)
+
+# --- end of checks for notebooks 01 and 02
+
+
+# --- checks for notebooks 05-08 (isotropic networks and adaptive topologies; references in isodl.topology)
+
+
+def _iso_length_reference(z, o):
+    from . import topology
+
+    return topology.isotropic_tanh_gain(z, o).unsqueeze(-1) * z
+
+
+def _iso_length_inputs():
+    """float64 batches [rows, n] with lengths 0.03..30; o is 0 in even trials, in (0.05, 3) in odd ones;
+    every second even trial holds a zero row."""
+    calls = [0]
+
+    def make_inputs(gen: torch.Generator):
+        trial = calls[0]
+        calls[0] += 1
+        rows = int(torch.randint(4, 8, (1,), generator=gen))
+        n = int(torch.randint(2, 6, (1,), generator=gen))
+        lengths = 10.0 ** (torch.rand(rows, 1, generator=gen, dtype=torch.float64) * 3 - 1.5)
+        z = torch.randn(rows, n, generator=gen, dtype=torch.float64)
+        z = z / torch.linalg.vector_norm(z, dim=1, keepdim=True) * lengths
+        if trial % 2 == 1:
+            o = 0.05 + 2.95 * float(torch.rand((), generator=gen, dtype=torch.float64))
+        else:
+            o = 0.0
+            if trial % 4 == 2:
+                z[int(torch.randint(0, rows, (1,), generator=gen))] = 0.0
+        return (z, o)
+
+    return make_inputs
+
+
+def _iso_length_ignores_o(got, expected, inputs) -> bool:
+    z, o = inputs
+    return o > 0 and _matches(got, _iso_length_reference(z, 0.0))
+
+
+def _iso_length_squares_o(got, expected, inputs) -> bool:
+    z, o = inputs
+    return o > 0 and _matches(got, _iso_length_reference(z, o * o))
+
+
+def _iso_length_sqrt_o(got, expected, inputs) -> bool:
+    z, o = inputs
+    return o > 0 and _matches(got, _iso_length_reference(z, o**0.5))
+
+
+def _iso_length_elementwise(got, expected, inputs) -> bool:
+    return _matches(got, torch.tanh(inputs[0]))
+
+
+def _iso_length_not_divided(got, expected, inputs) -> bool:
+    z, o = inputs
+    rho = torch.sqrt((z * z).sum(-1, keepdim=True) + o)
+    return _matches(got, torch.tanh(rho) * z)
+
+
+def _iso_length_nonfinite(got, expected, inputs) -> bool:
+    return not bool(torch.isfinite(torch.as_tensor(got)).all())
+
+
+ISO_LENGTH_HINTS = (
+    (
+        _iso_length_nonfinite,
+        "a zero row with o = 0 gives rho = 0 and tanh(0)/0 = 0/0; the gain's limit there is 1 (use torch.where with a safe rho)",
+    ),
+    (_iso_length_ignores_o, "o is missing: rho = sqrt(|z|^2 + o), the intrinsic length enters under the square root"),
+    (_iso_length_squares_o, "o is already a squared length (decision 1): add o itself, not o**2, to |z|^2"),
+    (_iso_length_sqrt_o, "add o itself to |z|^2 (o is a squared length), not its square root"),
+    (_iso_length_elementwise, "torch.tanh(z) acts on each coordinate; the isotropic map rescales each whole row by one gain"),
+    (_iso_length_not_divided, "tanh(rho) * z is too long: the gain is tanh(rho) / rho"),
+)
+
+
+def check_isotropic_tanh_with_length(fn, *, n_trials: int = 8, seed: int = 0, verbose: bool = True) -> CheckResult:
+    """Check the notebook-05 exercise ``isotropic_tanh(z, o)`` (rows of ``z``, intrinsic length ``o``).
+
+    Reference: ``g(rho) z`` with ``g = tanh(rho)/rho``, ``rho = sqrt(|z|^2 + o)``
+    (:func:`isodl.topology.isotropic_tanh_gain`). Float64 batches with row
+    lengths 0.03 to 30; ``o = 0`` (sometimes with a zero row, where the
+    output must be 0) alternates with ``o`` between 0.05 and 3.
+    """
+    return compare_functions(
+        fn,
+        _iso_length_reference,
+        _iso_length_inputs(),
+        name="isotropic_tanh (with intrinsic length)",
+        n_trials=n_trials,
+        seed=seed,
+        rtol=1e-6,
+        atol=1e-9,
+        hints=ISO_LENGTH_HINTS,
+        verbose=verbose,
+    )
+
+
+register_check(check_isotropic_tanh_with_length)
+
+
+def _rotate_neurons_reference(w_in, b, w_out, q):
+    return q.T @ w_in, q.T @ b, w_out @ q
+
+
+def _rotate_neurons_inputs(gen: torch.Generator):
+    n = int(torch.randint(3, 7, (1,), generator=gen))
+    m = int(torch.randint(2, 7, (1,), generator=gen))
+    p = int(torch.randint(2, 6, (1,), generator=gen))
+    q, _ = torch.linalg.qr(torch.randn(n, n, generator=gen, dtype=torch.float64))
+    w_in = torch.randn(n, m, generator=gen, dtype=torch.float64)
+    b = torch.randn(n, generator=gen, dtype=torch.float64)
+    w_out = torch.randn(p, n, generator=gen, dtype=torch.float64)
+    return (w_in, b, w_out, q)
+
+
+def _rotate_neurons_q_not_transposed(got, expected, inputs) -> bool:
+    w_in, b, w_out, q = inputs
+    return _matches(got[0], q @ w_in)
+
+
+def _rotate_neurons_out_side(got, expected, inputs) -> bool:
+    w_in, b, w_out, q = inputs
+    return _matches(got[2], w_out @ q.T)
+
+
+def _rotate_neurons_bias(got, expected, inputs) -> bool:
+    w_in, b, w_out, q = inputs
+    return _matches(got[1], b) or _matches(got[1], q @ b)
+
+
+ROTATE_NEURONS_HINTS = (
+    (_rotate_neurons_q_not_transposed, "the new pre-activation is Q^T z, so the incoming weights become Q^T W_in (transpose Q)"),
+    (_rotate_neurons_bias, "the bias lives in the same space as z: it becomes Q^T b"),
+    (_rotate_neurons_out_side, "the next layer must undo the rotation: W_out (Q Q^T) = (W_out Q) Q^T, so W_out becomes W_out Q"),
+)
+
+
+def check_rotate_neurons(fn, *, n_trials: int = 5, seed: int = 0, verbose: bool = True) -> CheckResult:
+    """Check the notebook-06 exercise ``rotate_neurons(w_in, b, w_out, q)`` -> ``(q^T w_in, q^T b, w_out q)``.
+
+    The rotation the library applies in :meth:`isodl.topology.IsotropicMLP.rotate_layer`
+    (psi terms aside), on random float64 shapes and orthogonal ``q``.
+    """
+    return compare_functions(
+        fn,
+        _rotate_neurons_reference,
+        _rotate_neurons_inputs,
+        name="rotate_neurons",
+        n_trials=n_trials,
+        seed=seed,
+        rtol=1e-10,
+        atol=1e-12,
+        hints=ROTATE_NEURONS_HINTS,
+        verbose=verbose,
+    )
+
+
+register_check(check_rotate_neurons)
+
+
+def _remove_last_neuron_reference(w_in, b, w_out, psi, o):
+    b_star = b[-1]
+    w_star = w_out[:, -1]
+    return w_in[:-1], b[:-1], w_out[:, :-1], psi + b_star * w_star, float(o + b_star**2)
+
+
+def _remove_last_neuron_inputs(gen: torch.Generator):
+    n = int(torch.randint(3, 7, (1,), generator=gen))
+    m = int(torch.randint(2, 6, (1,), generator=gen))
+    p = int(torch.randint(2, 6, (1,), generator=gen))
+    w_in = torch.randn(n, m, generator=gen, dtype=torch.float64)
+    w_in[-1] = 0.0  # a neuron with zero singular value, as after diagonalising
+    b = torch.randn(n, generator=gen, dtype=torch.float64)
+    w_out = torch.randn(p, n, generator=gen, dtype=torch.float64)
+    psi = torch.randn(p, generator=gen, dtype=torch.float64)
+    o = float(torch.rand((), generator=gen, dtype=torch.float64))
+    return (w_in, b, w_out, psi, o)
+
+
+def _rln_no_o(got, expected, inputs) -> bool:
+    return abs(float(got[4]) - inputs[4]) < 1e-12
+
+
+def _rln_o_not_squared(got, expected, inputs) -> bool:
+    b = inputs[1]
+    return abs(float(got[4]) - (inputs[4] + float(b[-1]))) < 1e-9 or abs(float(got[4]) - (inputs[4] + abs(float(b[-1])))) < 1e-9
+
+
+def _rln_no_psi(got, expected, inputs) -> bool:
+    return _matches(got[3], inputs[3])
+
+
+def _rln_psi_row(got, expected, inputs) -> bool:
+    w_in, b, w_out, psi, o = inputs
+    return got[3].shape == psi.shape and not _matches(got[3], expected[3])
+
+
+REMOVE_LAST_NEURON_HINTS = (
+    (_rln_no_o, "o must absorb the removed neuron's share of |z|^2: o + b*^2"),
+    (_rln_o_not_squared, "o is a squared length: add b*^2, not b*"),
+    (_rln_no_psi, "psi must take over the neuron's constant output: psi + b* W_out[:, -1]"),
+    (_rln_psi_row, "the neuron's outgoing weights are a column of W_out (W_out[:, -1]), scaled by its bias b* = b[-1]"),
+)
+
+
+def check_remove_last_neuron(fn, *, n_trials: int = 5, seed: int = 0, verbose: bool = True) -> CheckResult:
+    """Check the notebook-07 exercise ``remove_last_neuron(w_in, b, w_out, psi, o)``.
+
+    Expected: ``(w_in[:-1], b[:-1], w_out[:, :-1], psi + b[-1] * w_out[:, -1], o + b[-1]**2)``,
+    the compensated removal of :meth:`isodl.topology.IsotropicMLP.neurodegeneration`.
+    """
+    return compare_functions(
+        fn,
+        _remove_last_neuron_reference,
+        _remove_last_neuron_inputs,
+        name="remove_last_neuron",
+        n_trials=n_trials,
+        seed=seed,
+        rtol=1e-10,
+        atol=1e-12,
+        hints=REMOVE_LAST_NEURON_HINTS,
+        verbose=verbose,
+    )
+
+
+register_check(check_remove_last_neuron)
+
+
+def _diagonal_savings_reference(widths, layers):
+    from . import topology
+
+    return topology.expected_nonzero_reduction(list(widths), list(layers))
+
+
+def _diagonal_savings_inputs():
+    calls = [0]
+
+    def make_inputs(gen: torch.Generator):
+        trial = calls[0]
+        calls[0] += 1
+        n_hidden = int(torch.randint(2, 7, (1,), generator=gen))
+        if trial == 0:
+            widths = [int(torch.randint(3, 9, (1,), generator=gen))] + [6] * n_hidden + [3]  # square hidden layers
+        else:
+            widths = [int(v) for v in torch.randint(2, 12, (n_hidden + 2,), generator=gen)]
+        start = 1 + trial % 2 if n_hidden >= 3 else 1
+        layers = list(range(start, n_hidden, 2))
+        return (widths, layers)
+
+    return make_inputs
+
+
+def _ds_square_only(got, expected, inputs) -> bool:
+    widths, layers = inputs
+    return int(got) == sum(widths[k + 1] ** 2 - widths[k + 1] for k in layers)
+
+
+def _ds_index_shift(got, expected, inputs) -> bool:
+    widths, layers = inputs
+    return int(got) == sum(widths[k] * widths[k - 1] - min(widths[k], widths[k - 1]) for k in layers)
+
+
+def _ds_counts_remaining(got, expected, inputs) -> bool:
+    widths, layers = inputs
+    return int(got) == sum(min(widths[k], widths[k + 1]) for k in layers)
+
+
+DIAGONAL_SAVINGS_HINTS = (
+    (_ds_counts_remaining, "return how many weights become zero (n_out * n_in - min(n_out, n_in) per layer), not how many remain"),
+    (_ds_square_only, "hidden widths differ: W_k has shape widths[k+1] x widths[k], so it saves widths[k+1] * widths[k] - min of the two"),
+    (_ds_index_shift, "W_k maps widths[k] to widths[k+1] (it reads hidden layer k-1, whose width is widths[k])"),
+)
+
+
+def check_diagonal_savings(fn, *, n_trials: int = 6, seed: int = 0, verbose: bool = True) -> CheckResult:
+    """Check the notebook-08 exercise ``diagonal_savings(widths, layers)`` against
+    :func:`isodl.topology.expected_nonzero_reduction` on random widths (square and not)."""
+    return compare_functions(
+        fn,
+        _diagonal_savings_reference,
+        _diagonal_savings_inputs(),
+        name="diagonal_savings",
+        n_trials=n_trials,
+        seed=seed,
+        hints=DIAGONAL_SAVINGS_HINTS,
+        verbose=verbose,
+    )
+
+
+register_check(check_diagonal_savings)
+
+# --- end of checks for notebooks 05-08
