@@ -114,6 +114,8 @@ __all__ = [
     "IGNORE_INDEX",
     "recall_task",
     "recall_loss",
+    "RECALL_METHODS",
+    "train_recall",
     "CostMeasurement",
     "stored_bytes",
     "measure_cost",
@@ -1032,6 +1034,75 @@ def recall_loss(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
         outputs.reshape(-1, outputs.shape[-1]), targets.reshape(-1).long(), ignore_index=IGNORE_INDEX, reduction="sum"
     )
     return total / n_seq
+
+
+#: Gradient methods :func:`train_recall` can train with.
+RECALL_METHODS = ("forward", "bptt", "tbptt")
+
+
+def train_recall(
+    method: str,
+    seed: int,
+    *,
+    updates: int = 300,
+    delay: int = 20,
+    n_symbols: int = 3,
+    hidden_size: int = 16,
+    batch: int = 16,
+    lr: float = 0.02,
+    k: int = 7,
+    eval_every: int = 25,
+    test_batch: int = 300,
+    dtype: torch.dtype = torch.float64,
+):
+    """Train a fresh :class:`TanhRNN` on :func:`recall_task` with one gradient method (notebook 11).
+
+    ``method`` is ``"forward"`` (exact forward sensitivity), ``"bptt"`` (exact,
+    backward) or ``"tbptt"`` (chunked truncated BPTT with window ``k``). The
+    gradient is handed to Adam (``lr``); every update draws a fresh batch of
+    sequences, seeded by ``seed`` and the update number, so the three methods
+    see exactly the same data for the same seed. The model's initial weights
+    are fixed by ``seed`` as well.
+
+    Returns ``(model, initial_weights, (updates_evaluated, test_accuracies))``:
+    the test accuracy (on ``test_batch`` held-out sequences, answer at the
+    last step) is recorded every ``eval_every`` updates and at the end.
+    """
+    method = check_choice("method", method, RECALL_METHODS)
+    seed = check_int("seed", seed, minimum=0)
+    updates = check_int("updates", updates, minimum=0)
+    delay = check_int("delay", delay, minimum=1)
+    n_symbols = check_int("n_symbols", n_symbols, minimum=2)
+    hidden_size = check_int("hidden_size", hidden_size, minimum=1)
+    batch = check_int("batch", batch, minimum=1)
+    lr = check_float("lr", lr, minimum=0.0, strict_minimum=True)
+    k = check_int("k", k, minimum=1)
+    eval_every = check_int("eval_every", eval_every, minimum=1)
+    test_batch = check_int("test_batch", test_batch, minimum=1)
+    torch.manual_seed(seed)
+    net = TanhRNN(n_symbols + 1, hidden_size, n_symbols, dtype=dtype)
+    initial = {name: p.detach().clone() for name, p in net.named_parameters()}
+    optimiser = torch.optim.Adam(net.parameters(), lr=lr)
+    x_test, y_test = recall_task(delay, n_symbols, seed=10_000 * seed + 9_999, batch=test_batch, dtype=dtype)
+    steps, accuracies = [], []
+    for update in range(updates + 1):
+        if update % eval_every == 0 or update == updates:
+            with torch.no_grad():
+                steps.append(update)
+                accuracies.append(float((net(x_test)[-1].argmax(-1) == y_test[-1]).double().mean()))
+        if update == updates:
+            break
+        x, y = recall_task(delay, n_symbols, seed=10_000 * seed + update, batch=batch, dtype=dtype)
+        if method == "forward":
+            grads = forward_sensitivity_gradients(net, x, y, recall_loss, time_reduction="sum")
+        elif method == "bptt":
+            grads = bptt_gradients(net, x, y, recall_loss)
+        else:
+            grads = truncated_bptt_gradients(net, x, y, recall_loss, k, variant="chunked")
+        for name, p in net.named_parameters():
+            p.grad = grads[name]
+        optimiser.step()
+    return net, initial, (steps, accuracies)
 
 
 # --------------------------------------------------------------------------- #
