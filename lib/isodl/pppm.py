@@ -104,7 +104,7 @@ class PPPMResult:
     @property
     def radii(self) -> torch.Tensor:
         """In-plane radius ``sqrt(u^2 + v^2)`` of every kept point."""
-        return torch.linalg.vector_norm(self.points, dim=1)
+        return torch.hypot(self.points[:, 0], self.points[:, 1])
 
     @property
     def expected(self) -> float:
@@ -164,7 +164,7 @@ def privileged_plane_projection(
         basis, pairs, parallel_tol=parallel_tol, max_planes=max_planes, seed=seed
     )
     c, _ = _srm.basis_projections(a, basis, normalise=False)
-    norms = torch.linalg.vector_norm(a, dim=1)
+    norms = _row_norms(a)
     zero = norms == 0
     norms_safe = torch.where(zero, torch.ones_like(norms), norms)
     n_samples, n_planes = a.shape[0], kept_pairs.shape[0]
@@ -173,7 +173,7 @@ def privileged_plane_projection(
     for start in range(0, n_planes, chunk):
         block = kept_pairs[start : start + chunk]
         u, v = _srm.in_plane_coordinates(c, gram, block)  # [N, p] each
-        frac = torch.sqrt(u * u + v * v) / norms_safe[:, None]
+        frac = torch.hypot(u, v) / norms_safe[:, None]  # hypot: no overflow at 1e30 in float32
         frac = torch.where(zero[:, None], torch.zeros_like(frac), frac)
         keep = frac >= eps
         rows, cols = keep.nonzero(as_tuple=True)
@@ -233,9 +233,16 @@ def isotropic_reference_cloud(activations, n_samples: int | None = None, seed: i
     gen = torch.Generator().manual_seed(seed)
     d = torch.randn(n_samples, a.shape[1], generator=gen, dtype=torch.float64)
     d = d / torch.linalg.vector_norm(d, dim=1, keepdim=True)
-    radii = torch.linalg.vector_norm(a.to(torch.float64), dim=1)
+    radii = _row_norms(a.to(torch.float64))
     pick = torch.randint(0, a.shape[0], (n_samples,), generator=gen)
     return (d * radii[pick, None]).to(a.dtype)
+
+
+def _row_norms(a: torch.Tensor) -> torch.Tensor:
+    """Euclidean norm of each row without overflow or underflow (rows rescaled by their largest entry)."""
+    m = a.abs().amax(dim=1)
+    m_safe = torch.where(m > 0, m, torch.ones_like(m))
+    return m * torch.linalg.vector_norm(a / m_safe[:, None], dim=1)
 
 
 def _gaussian_kernel_1d(sigma_px: float, dtype) -> torch.Tensor:
