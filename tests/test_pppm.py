@@ -165,3 +165,45 @@ def test_reference_cloud_keeps_radii_and_is_deterministic():
     assert torch.equal(a, b)
     radii = set(np.round(x.norm(dim=1).numpy(), 8))
     assert set(np.round(a.norm(dim=1).numpy(), 8)) <= radii
+
+
+def _pp_correct(z, i, j, epsilon):
+    u, v = z[:, i], z[:, j]
+    norms = torch.linalg.vector_norm(z, dim=1)
+    frac = torch.where(norms > 0, torch.hypot(u, v) / torch.where(norms > 0, norms, torch.ones_like(norms)), torch.zeros_like(norms))
+    keep = frac >= epsilon
+    return torch.stack([u[keep], v[keep]], dim=1)
+
+
+def test_check_plane_points_passes_reference_and_fails_mistakes():
+    from isodl import checks
+
+    assert checks.CHECKS["plane_points"] is checks.check_plane_points
+    assert checks.check_plane_points(_pp_correct, verbose=False)
+
+    def stub(z, i, j, epsilon):
+        raise NotImplementedError("Exercise: write your solution here, then run the check cell below.")
+
+    def swapped(z, i, j, epsilon):
+        return _pp_correct(z, i, j, epsilon)[:, [1, 0]]
+
+    def normalised(z, i, j, epsilon):
+        n = torch.linalg.vector_norm(z, dim=1, keepdim=True)
+        return _pp_correct(z / torch.where(n > 0, n, torch.ones_like(n)), i, j, epsilon)
+
+    def strict(z, i, j, epsilon):
+        u, v = z[:, i], z[:, j]
+        keep = torch.hypot(u, v) > epsilon * torch.linalg.vector_norm(z, dim=1)
+        return torch.stack([u[keep], v[keep]], dim=1)
+
+    def plane_only_norm(z, i, j, epsilon):  # compares with the in-plane length itself: keeps everything
+        u, v = z[:, i], z[:, j]
+        return torch.stack([u, v], dim=1)
+
+    res = checks.check_plane_points(stub, verbose=False)
+    assert not res and "not done yet" in res.message
+    for wrong, hint in ((swapped, "first coordinate"), (normalised, "raw coordinates"), (strict, None), (plane_only_norm, None)):
+        res = checks.check_plane_points(wrong, verbose=False)
+        assert not res, wrong.__name__
+        if hint:
+            assert hint in res.message, (wrong.__name__, res.message)

@@ -87,3 +87,38 @@ def test_bad_input():
         rep.direction_purity(torch.ones(4, 2), torch.zeros(3, dtype=torch.int64), torch.ones(1, 2))
     with pytest.raises(ValueError, match="NaN"):
         rep.c4(torch.tensor([float("nan")]))
+
+
+def test_rank_correlation_against_scipy_and_permutation_p():
+    from scipy.stats import spearmanr
+
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(30, generator=gen, dtype=torch.float64)
+    y = x + 0.5 * torch.randn(30, generator=gen, dtype=torch.float64)
+    y[3] = y[4]  # a tie
+    rho, p = rep.rank_correlation(x, y, n_permutations=2000)
+    assert rho == pytest.approx(spearmanr(x.numpy(), y.numpy()).statistic)
+    assert p < 0.01
+    rho0, p0 = rep.rank_correlation(x, torch.randn(30, generator=gen, dtype=torch.float64), n_permutations=2000)
+    assert abs(rho0) < 0.5 and p0 > 0.01
+    # nan pairs are dropped
+    xn = torch.cat([x, torch.tensor([float("nan")], dtype=torch.float64)])
+    yn = torch.cat([y, torch.tensor([1.0], dtype=torch.float64)])
+    assert rep.rank_correlation(xn, yn, n_permutations=10)[0] == pytest.approx(rho)
+    with pytest.raises(ValueError, match="at least 3"):
+        rep.rank_correlation(torch.tensor([1.0, 2.0]), torch.tensor([1.0, 2.0]))
+    with pytest.raises(ValueError, match="same length"):
+        rep.rank_correlation(torch.ones(3), torch.ones(4))
+
+
+def test_pppm_metrics():
+    from isodl import pppm
+
+    res = pppm.privileged_plane_projection(data.isotropic_gaussian(5000, 4, seed=0), None, 0.8)
+    m = rep.pppm_metrics(res)
+    assert set(m) == {"entropy", "c4", "points", "expected", "ratio"}
+    assert m["entropy"] > 0.97 and abs(m["ratio"] - 1) < 0.05 and m["points"] == len(res)
+    empty = pppm.privileged_plane_projection(torch.ones(3, 8), None, 0.9)
+    assert len(empty) == 0 and math.isnan(rep.pppm_metrics(empty)["entropy"])
+    with pytest.raises(TypeError, match="PPPMResult"):
+        rep.pppm_metrics("x")

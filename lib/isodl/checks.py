@@ -1396,3 +1396,215 @@ def check_diagonal_savings(fn, *, n_trials: int = 6, seed: int = 0, verbose: boo
 register_check(check_diagonal_savings)
 
 # --- end of checks for notebooks 05-08
+
+
+# --- checks for notebook 04 (PPPM; reference: isodl.pppm.privileged_plane_projection)
+
+
+def _plane_points_reference(z, i, j, epsilon):
+    from . import pppm
+
+    basis = torch.eye(z.shape[1], dtype=z.dtype)
+    res = pppm.privileged_plane_projection(z, basis[[i, j]], epsilon, "comb")
+    return res.points  # one plane, samples in order
+
+
+def _plane_points_inputs():
+    calls = [0]
+    epsilons = (0.8, 0.6, 0.9, 0.0, 0.7)
+
+    def make_inputs(gen: torch.Generator):
+        trial = calls[0]
+        calls[0] += 1
+        n = int(torch.randint(3, 7, (1,), generator=gen))
+        rows = int(torch.randint(20, 40, (1,), generator=gen))
+        scale = 10.0 ** (torch.rand(rows, 1, generator=gen, dtype=torch.float64) * 2 - 1)  # 0.1 .. 10
+        z = torch.randn(rows, n, generator=gen, dtype=torch.float64) * scale
+        i, j = (int(v) for v in torch.randperm(n, generator=gen)[:2])
+        z[0] = 0.0
+        z[0, i], z[0, j] = 3.0, -4.0  # exactly in the plane, radius 5
+        if trial % 2 == 1:
+            z[1] = 0.0  # a zero row: kept only when epsilon <= 0
+        eps = epsilons[trial % len(epsilons)]
+        return (z, i, j, eps)
+
+    return make_inputs
+
+
+def _pp_normalised(got, expected, inputs) -> bool:
+    z, i, j, eps = inputs
+    norms = torch.linalg.vector_norm(z, dim=1)
+    keep = (torch.hypot(z[:, i], z[:, j]) >= eps * norms) & (norms > 0)
+    return _matches(got, z[keep][:, [i, j]] / norms[keep, None])
+
+
+def _pp_swapped(got, expected, inputs) -> bool:
+    return tuple(got.shape) == tuple(expected.shape) and _matches(got, expected[:, [1, 0]])
+
+
+def _pp_strict(got, expected, inputs) -> bool:
+    return tuple(got.shape) != tuple(expected.shape) and got.shape[0] < expected.shape[0]
+
+
+def _pp_wrong_shape(got, expected, inputs) -> bool:
+    return got.ndim != 2 or got.shape[1] != 2
+
+
+PLANE_POINTS_HINTS = (
+    (_pp_wrong_shape, "return the kept points as a [M, 2] tensor: column 0 along b_i (z[:, i]), column 1 along b_j (z[:, j])"),
+    (_pp_swapped, "the first coordinate is along b_i and the second along b_j: (u, v) = (z[:, i], z[:, j])"),
+    (_pp_normalised, "keep the raw coordinates (radii carry meaning); normalise only to decide which samples to keep"),
+    (_pp_strict, "too few points: keep a sample when sqrt(u^2 + v^2) / |z| >= epsilon (the boundary counts), and compare the in-plane length with the whole vector's length"),
+)
+
+
+def check_plane_points(fn, *, n_trials: int = 5, seed: int = 0, verbose: bool = True) -> CheckResult:
+    """Check the notebook-04 exercise ``plane_points(z, i, j, epsilon)`` against :func:`isodl.pppm.privileged_plane_projection`.
+
+    One plane of the standard basis: the raw ``(z_i, z_j)`` of every sample whose
+    in-plane fraction ``sqrt(z_i^2 + z_j^2) / |z|`` is at least ``epsilon``, in sample order.
+    Trials include a sample exactly in the plane and one on the boundary.
+    """
+    return compare_functions(
+        fn,
+        _plane_points_reference,
+        _plane_points_inputs(),
+        name="plane_points",
+        n_trials=n_trials,
+        seed=seed,
+        hints=PLANE_POINTS_HINTS,
+        verbose=verbose,
+    )
+
+
+register_check(check_plane_points)
+
+# --- end of checks for notebook 04
+
+
+# --- checks for notebook 03 (grandmother directions; references in isodl.representations)
+
+
+def _top_k_purity_reference(scores, labels, k):
+    from . import representations
+
+    top = torch.argsort(scores, descending=True, stable=True)[:k]
+    return representations.class_purity(labels[top])
+
+
+def _top_k_purity_inputs(gen: torch.Generator):
+    """Distinct float64 scores [N] that favour one class, int64 labels [N] and k, with a unique top class.
+
+    The favoured class gets a moderate score boost, so the top k usually but
+    not always lead with it, the k lowest scores lead with another class and
+    the whole set is close to balanced. Draws are repeated until the most
+    common class among the top k is unique (no tie to break) and all scores
+    are distinct (no tie in the ranking).
+    """
+    n = int(torch.randint(30, 81, (1,), generator=gen))
+    n_classes = int(torch.randint(3, 7, (1,), generator=gen))
+    k = int(torch.randint(5, 16, (1,), generator=gen))
+    while True:
+        labels = torch.randint(0, n_classes, (n,), generator=gen)
+        favoured = int(torch.randint(0, n_classes, (1,), generator=gen))
+        scores = torch.randn(n, generator=gen, dtype=torch.float64) + 1.2 * (labels == favoured).to(torch.float64)
+        top = torch.argsort(scores, descending=True)[:k]
+        counts = torch.bincount(labels[top], minlength=n_classes)
+        if int((counts == counts.max()).sum()) == 1 and torch.unique(scores).numel() == n:
+            return (scores, labels, k)
+
+
+def _tkp_pair(got):
+    """``(share, class)`` of a learner's output as Python numbers (raises if it is not a pair)."""
+    share, cls = got
+    return float(share), int(cls)
+
+
+def _tkp_same(got, target) -> bool:
+    share, cls = _tkp_pair(got)
+    return abs(share - float(target[0])) <= 1e-9 and cls == int(target[1])
+
+
+def _tkp_not_a_pair(got, expected, inputs) -> bool:
+    return not isinstance(got, (tuple, list)) or len(got) != 2
+
+
+def _tkp_count(got, expected, inputs) -> bool:
+    share, cls = _tkp_pair(got)
+    return abs(share - expected[0] * inputs[2]) <= 1e-9 and abs(share - expected[0]) > 1e-9
+
+
+def _tkp_smallest(got, expected, inputs) -> bool:
+    from . import representations
+
+    scores, labels, k = inputs
+    return _tkp_same(got, representations.class_purity(labels[torch.argsort(scores)[:k]]))
+
+
+def _tkp_k_plus_one(got, expected, inputs) -> bool:
+    from . import representations
+
+    scores, labels, k = inputs
+    return _tkp_same(got, representations.class_purity(labels[torch.argsort(scores, descending=True)[: k + 1]]))
+
+
+def _tkp_all_samples(got, expected, inputs) -> bool:
+    from . import representations
+
+    return _tkp_same(got, representations.class_purity(inputs[1]))
+
+
+def _tkp_divided_by_n(got, expected, inputs) -> bool:
+    scores, labels, k = inputs
+    share, cls = _tkp_pair(got)
+    return abs(share - expected[0] * k / labels.numel()) <= 1e-9
+
+
+def _tkp_class_of_top_sample(got, expected, inputs) -> bool:
+    scores, labels, k = inputs
+    share, cls = _tkp_pair(got)
+    return abs(share - float(expected[0])) <= 1e-9 and cls != int(expected[1]) and cls == int(labels[torch.argmax(scores)])
+
+
+TOP_K_PURITY_HINTS = (
+    (_tkp_not_a_pair, "return two values, the share and the class: `return share, cls`"),
+    (_tkp_count, "return the share of the top class (its count divided by k), not the count"),
+    (_tkp_smallest, "take the k samples with the LARGEST scores (sort in descending order, or use torch.topk)"),
+    (_tkp_k_plus_one, "take exactly k samples: scores.argsort(descending=True)[:k] has k entries"),
+    (_tkp_all_samples, "count the classes among the top k samples only, not among all samples"),
+    (_tkp_divided_by_n, "divide the count by k (the size of the top set), not by the number of samples"),
+    (
+        _tkp_class_of_top_sample,
+        "the class to return is the most common class among the k samples (torch.bincount, then argmax), "
+        "not the class of the single highest-scoring sample",
+    ),
+)
+
+
+def check_top_k_purity(fn, *, n_trials: int = 8, seed: int = 0, verbose: bool = True) -> CheckResult:
+    """Check the notebook-03 exercise ``top_k_purity(scores, labels, k)``.
+
+    Expected: ``(share, cls)``, the most common class ``cls`` among the ``k``
+    samples with the largest ``scores`` and its share of those ``k``, i.e.
+    :func:`isodl.representations.class_purity` of ``labels[top k]``. The
+    random inputs have distinct scores and a unique most common class, so no
+    tie has to be broken; scores favour one class moderately, so taking the
+    k smallest scores, k + 1 samples or all samples gives another answer.
+    """
+    return compare_functions(
+        fn,
+        _top_k_purity_reference,
+        _top_k_purity_inputs,
+        name="top_k_purity",
+        n_trials=n_trials,
+        seed=seed,
+        rtol=1e-9,
+        atol=1e-12,
+        hints=TOP_K_PURITY_HINTS,
+        verbose=verbose,
+    )
+
+
+register_check(check_top_k_purity)
+
+# --- end of checks for notebook 03

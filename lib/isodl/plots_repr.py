@@ -25,6 +25,7 @@ __all__ = [
     "plot_pppm_density",
     "plot_pppm_row",
     "plot_pppm_epoch",
+    "plot_pppm_scrubber",
     "plot_alignment_explorer",
     "plot_entropy_vs_mse",
     "plot_purity",
@@ -123,6 +124,18 @@ def plot_pppm_epoch(
     c = _rep.c4(d.result.angles)
     ax1.set_title(f"angular entropy {h:.2f} (1 = uniform), c4 = {c:+.2f}", fontsize=9)
     return fig
+
+
+def plot_pppm_scrubber(runs: Mapping[str, tuple], activation: str, epoch: int, epsilon: float = 0.8) -> Figure:
+    """The widget view of notebook 04: :func:`plot_pppm_epoch` for one of several runs.
+
+    ``runs`` maps an activation label to ``(snapshots, basis)`` (``basis`` is
+    ``None`` for the standard basis); PPPM uses each run's own basis.
+    """
+    if not isinstance(runs, Mapping) or activation not in runs:
+        raise ValueError(f"activation must be one of {list(runs) if isinstance(runs, Mapping) else []}, got {activation!r}")
+    snapshots, basis = runs[activation]
+    return plot_pppm_epoch(snapshots, epoch, basis=basis, epsilon=epsilon, name=activation)
 
 
 def plot_alignment_explorer(

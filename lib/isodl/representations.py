@@ -44,6 +44,8 @@ __all__ = [
     "direction_purity",
     "chance_purity",
     "random_directions",
+    "pppm_metrics",
+    "rank_correlation",
 ]
 
 
@@ -200,3 +202,69 @@ def random_directions(n_directions: int, n_dim: int, seed: int = 0, dtype: torch
     gen = torch.Generator().manual_seed(seed)
     d = torch.randn(n_directions, n_dim, generator=gen, dtype=torch.float64)
     return (d / torch.linalg.vector_norm(d, dim=1, keepdim=True)).to(dtype)
+
+
+def pppm_metrics(result) -> dict:
+    """The quantisation summary of one PPPM run (notebook 04): a dict of plain floats.
+
+    ``entropy`` (:func:`angular_entropy` of the in-plane angles; ``nan`` without
+    points), ``c4`` (:func:`c4`), ``points`` (kept count), ``expected`` (the
+    isotropic expectation ``N P (1 - epsilon^2)^((n - 2) / 2)``) and ``ratio``
+    (``points / expected``). ``result`` is an :class:`isodl.pppm.PPPMResult`.
+    """
+    from .pppm import PPPMResult
+
+    if not isinstance(result, PPPMResult):
+        raise TypeError(f"result must be an isodl.pppm.PPPMResult, got {type(result).__name__}")
+    angles = result.angles
+    return {
+        "entropy": angular_entropy(angles),
+        "c4": c4(angles),
+        "points": float(len(result)),
+        "expected": float(result.expected),
+        "ratio": float(result.count_ratio),
+    }
+
+
+def _ranks(v: torch.Tensor) -> torch.Tensor:
+    """Average ranks (ties share the mean of their ranks), 0-based, float64."""
+    order = torch.argsort(v, stable=True)
+    r = torch.empty_like(v, dtype=torch.float64)
+    r[order] = torch.arange(v.numel(), dtype=torch.float64)
+    uniq, inverse = torch.unique(v, return_inverse=True)
+    sums = torch.zeros(uniq.numel(), dtype=torch.float64).index_add_(0, inverse, r)
+    counts = torch.zeros(uniq.numel(), dtype=torch.float64).index_add_(0, inverse, torch.ones_like(r))
+    return (sums / counts)[inverse]
+
+
+def rank_correlation(x, y, *, n_permutations: int = 5000, seed: int = 0) -> tuple[float, float]:
+    """Spearman's rank correlation of ``x`` and ``y`` and a two-sided permutation p-value.
+
+    The p-value is the share of ``n_permutations`` random relabellings (seeded)
+    whose ``|rho|`` is at least the observed one, counting the observed
+    labelling itself (so it is never 0). Pairs with a ``nan`` are dropped;
+    at least 3 pairs must remain.
+    """
+    a = check_tensor("x", x, ndim=1).to(torch.float64)
+    b = check_tensor("y", y, ndim=1).to(torch.float64)
+    if a.shape != b.shape:
+        raise ValueError(f"x and y must have the same length, got {a.shape[0]} and {b.shape[0]}")
+    n_permutations = check_int("n_permutations", n_permutations, minimum=1)
+    seed = check_int("seed", seed, minimum=0, maximum=2**63 - 1)
+    ok = ~(torch.isnan(a) | torch.isnan(b))
+    a, b = a[ok], b[ok]
+    if a.numel() < 3:
+        raise ValueError(f"rank_correlation needs at least 3 pairs without nan, got {a.numel()}")
+    if not (torch.isfinite(a).all() and torch.isfinite(b).all()):
+        raise ValueError("x and y must be finite (nan pairs are dropped, infinities are not)")
+    ra, rb = _ranks(a), _ranks(b)
+    ra, rb = ra - ra.mean(), rb - rb.mean()
+    denom = float(torch.sqrt((ra * ra).sum() * (rb * rb).sum()))
+    if denom == 0.0:
+        return float("nan"), 1.0
+    rho = float((ra * rb).sum()) / denom
+    gen = torch.Generator().manual_seed(seed)
+    perms = torch.rand(n_permutations, rb.numel(), generator=gen).argsort(dim=1)
+    null = (rb[perms] * ra).sum(dim=1) / denom
+    p = (1 + int((null.abs() >= abs(rho) - 1e-12).sum())) / (n_permutations + 1)
+    return rho, p
