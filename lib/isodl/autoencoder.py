@@ -251,13 +251,16 @@ def train_autoencoder(
     batch_size: int = 32,
     lr: float = 3e-3,
     snapshot_epochs: Sequence[int] | None = None,
+    progress: bool | None = None,
 ) -> AERun:
     """Build an :class:`AutoEncoder` with seed ``seed`` and train it with Adam on ``data`` (MSE).
 
     The seed fixes the initial weights (``torch.manual_seed(seed)``) and the
     mini-batch order. Defaults are the course's (Adam lr 3e-3, batch 32, gain 6;
     the spec's prototype). ``snapshot_epochs`` lists epochs at which the
-    bottleneck pre-activation of the whole training set is stored.
+    bottleneck pre-activation of the whole training set is stored. ``progress``
+    is passed to :func:`isodl.train.fit` (a tqdm bar; ``None``: on in JupyterLab,
+    off headless; pass ``False`` when a loop trains many models).
     """
     seed = check_int("seed", seed, minimum=0, maximum=2**63 - 1)
     epochs = check_int("epochs", epochs, minimum=0)
@@ -285,6 +288,7 @@ def train_autoencoder(
         lr=lr,
         seed=seed,
         on_epoch=keep if wanted else None,
+        progress=progress,
     )
     settings = dict(
         activation=model.activation,

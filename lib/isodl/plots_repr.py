@@ -9,6 +9,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
+import matplotlib
 import numpy as np
 import torch
 from matplotlib.figure import Figure
@@ -48,7 +49,9 @@ def draw_pppm_density(ax, density, *, title: str | None = None, vmax: float | No
     if vmax is None:
         vmax = float(np.quantile(img, 0.999)) if d.normalised else 1.0
         vmax = vmax if vmax > 0 else 1.0
-    im = ax.imshow(img, origin="lower", extent=d.imshow_extent, cmap=PPPM_CMAP, vmin=0.0, vmax=vmax, interpolation="bilinear")
+    # 32 colour levels and no interpolation keep the PNGs small (smooth gradients compress badly)
+    cmap = matplotlib.colormaps[PPPM_CMAP].resampled(32)
+    im = ax.imshow(img, origin="lower", extent=d.imshow_extent, cmap=cmap, vmin=0.0, vmax=vmax, interpolation="nearest")
     ax.set_xlabel("along $b_i$")
     ax.set_ylabel("along $b_j$ (⊥ part)")
     ax.set_aspect("equal")
@@ -77,13 +80,17 @@ def plot_pppm_row(densities: Mapping[str, _pppm.PPPMDensity], *, title: str | No
     n = len(densities)
     ncols = n if ncols is None else max(1, min(int(ncols), n))
     nrows = math.ceil(n / ncols)
-    fig, axes = figure(ncols, nrows, width=min(2.35 * ncols + 0.4, 14.0), height=2.45 * nrows + (0.35 if title else 0.0))
+    fig, axes = figure(ncols, nrows, width=min(2.1 * ncols + 0.4, 13.0), height=2.3 * nrows + (0.35 if title else 0.0))
     axes = np.atleast_1d(axes).ravel()
-    for ax, (name, d) in zip(axes, densities.items()):
+    for k, (ax, (name, d)) in enumerate(zip(axes, densities.items())):
         draw_pppm_density(ax, d, title=str(name), colorbar=False)
         ax.tick_params(labelsize=7)
         ax.xaxis.label.set_size(8)
         ax.yaxis.label.set_size(8)
+        if k % ncols:
+            ax.set_ylabel("")  # the axis names are the same in every panel: label the first column only
+        if k < n - ncols:
+            ax.set_xlabel("")
     for ax in axes[n:]:
         ax.axis("off")
     if title:
