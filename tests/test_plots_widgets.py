@@ -117,3 +117,21 @@ def test_plot_elementwise_ring_widget_changes_with_angle():
     assert not np.array_equal(a, b)
     with pytest.raises(ValueError, match="gain"):
         plots.plot_elementwise_ring(gain=-1.0)
+
+
+def test_partial_plot_functions_get_clear_errors():
+    import functools
+
+    import pytest as _pytest
+
+    from isodl import widgets as _w
+
+    def plot(a=1.0, b=2.0):
+        return "not a figure"
+
+    bound = functools.partial(plot, b=3.0)
+    with _pytest.raises(ValueError, match="not a parameter"):
+        _w.interactive_figure(bound, c=(0.0, 1.0, 0.1), headless=False)
+    fig = _w.interactive_figure(bound, a=(0.0, 1.0, 0.1), headless=False)
+    with _pytest.raises(TypeError, match="must return a matplotlib Figure"):
+        fig.update(a=0.5)

@@ -88,7 +88,7 @@ class InteractiveFigure:
         accepts_kwargs = any(p.kind is p.VAR_KEYWORD for p in params.values())
         for name in controls:
             if name not in params and not accepts_kwargs:
-                raise ValueError(f"control {name!r} is not a parameter of {plot_fn.__name__}{sig}")
+                raise ValueError(f"control {name!r} is not a parameter of {getattr(plot_fn, '__name__', repr(plot_fn))}{sig}")
         self.plot_fn = plot_fn
         self.headless = is_headless() if headless is None else bool(headless)
         self.controls: dict[str, ipw.ValueWidget] = {}
@@ -116,7 +116,7 @@ class InteractiveFigure:
             raise ValueError(f"unknown control(s) {sorted(unknown)}; controls are {list(self.controls)}")
         fig = self.plot_fn(**{**self.values(), **overrides})
         if not isinstance(fig, Figure):
-            raise TypeError(f"{self.plot_fn.__name__} must return a matplotlib Figure, got {type(fig).__name__}")
+            raise TypeError(f"{getattr(self.plot_fn, '__name__', repr(self.plot_fn))} must return a matplotlib Figure, got {type(fig).__name__}")
         plt.close(fig)  # never leak figures into pyplot's global state
         self.last_figure = fig
         self.renders += 1
