@@ -58,6 +58,25 @@ def test_notebook_conventions(path: Path):
     assert size <= SIZE_BUDGET_BYTES, f"{path.name} is {size / 1e6:.2f} MB; keep figures light"
 
 
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_papermill_sees_every_parameter(path: Path):
+    """`papermill --help-notebook` must list every name the parameters cell assigns.
+
+    papermill skips a line holding more than one '=' (for instance a comment
+    such as ``# arccos(0.8) = 37 degrees``), which hides that parameter from
+    teachers who inspect a notebook before running it with -p.
+    """
+    from papermill.inspection import _infer_parameters
+    from papermill.iorw import load_notebook_node
+
+    nb = load_notebook_node(str(path))
+    cell = next(c for c in nb.cells if "parameters" in c.metadata.get("tags", []))
+    assigned = re.findall(r"^([A-Za-z_]\w*)\s*=", cell.source, re.M)
+    inferred = [p.name for p in _infer_parameters(nb)]
+    hidden = sorted(set(assigned) - set(inferred))
+    assert not hidden, f"papermill cannot parse the parameters {hidden} (keep one '=' per line)"
+
+
 def test_readme_lists_every_notebook_with_a_run_time():
     readme = (ROOT / "README.md").read_text()
     for path in NOTEBOOKS:

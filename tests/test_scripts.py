@@ -1,0 +1,41 @@
+"""The reproduction scripts under scripts/ run and report what their docstrings promise."""
+import importlib.util
+import math
+
+from isodl.course import ROOT
+
+
+def _load(name: str):
+    spec = importlib.util.spec_from_file_location(name, ROOT / "scripts" / f"{name}.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def test_quantisation_vs_error_smoke(capsys):
+    script = _load("quantisation_vs_error")
+    results = script.main(["--epochs", "1", "--seeds", "2"])
+    out = capsys.readouterr().out
+    assert "Spearman rho" in out
+    assert list(results) == ["all runs", "without Thomson tanh K=32", "tanh, leaky ReLU, isotropic tanh"]
+    n_all, n_wo, n_three = (results[k][0] for k in results)
+    # 6 activations x 2 seeds; runs without PPPM points drop out, never more than the selection holds
+    assert 0 < n_three <= 6 and n_three <= n_wo <= 10 and n_wo <= n_all <= 12
+    for n, rho, p in results.values():
+        assert -1.0 <= rho <= 1.0 and 0.0 < p <= 1.0 and math.isfinite(rho)
+
+
+def test_quantisation_vs_error_correlation_uses_only_runs_with_an_entropy():
+    script = _load("quantisation_vs_error")
+    rows = [
+        {"activation": "a", "entropy": 0.1, "mse": 3.0},
+        {"activation": "a", "entropy": 0.2, "mse": 2.0},
+        {"activation": "a", "entropy": 0.25, "mse": 2.5},
+        {"activation": "b", "entropy": float("nan"), "mse": 9.0},
+        {"activation": "b", "entropy": 0.3, "mse": 1.0},
+        {"activation": "b", "entropy": 0.4, "mse": 0.5},
+    ]
+    n, rho, _ = script.correlation(rows, lambda label: True)
+    assert n == 5 and math.isclose(rho, -0.9)  # ranks (1..5) against (5, 3, 4, 2, 1)
+    n, rho, _ = script.correlation(rows, lambda label: label == "a")
+    assert n == 3 and math.isclose(rho, -0.5)
