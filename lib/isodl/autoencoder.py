@@ -43,7 +43,7 @@ from torch import nn
 from . import data as _data
 from . import functions as _functions
 from .train import History, fit
-from .validate import check_choice, check_float, check_int, check_tensor
+from .validate import check_choice, check_float, check_int, check_tensor, check_widths
 
 __all__ = [
     "ACTIVATIONS",
@@ -66,12 +66,30 @@ ACTIVATIONS = ELEMENTWISE + ISOTROPIC
 
 
 def _isotropic_tanh_fast(x: torch.Tensor) -> torch.Tensor:
-    # tanh(r) x / r with the Taylor series near 0 (finite value and gradient at the origin).
+    """``tanh(|x|) x / |x|`` along the last axis: the same map as :func:`isodl.functions.isotropic_tanh`.
+
+    A speed path for training: the shared function guards every edge (zero
+    vectors, lengths of 1e-30 and 1e30, the intrinsic length ``o``) with extra
+    tensor operations, which made isotropic autoencoders about 1.6x slower to
+    train (notebook 04's isotropic runs: 26 s against 16 s). Here the length
+    comes from a plain sum of squares, with the Taylor series
+    ``1 - s/3 + 2 s^2/15`` (``s = |x|^2``) near the origin so that value and
+    gradient stay finite at ``x = 0`` (tiny lengths underflow harmlessly into
+    that branch). A batch whose squared lengths approach float32's overflow is
+    handed to the shared function, so the result is right at every length.
+    """
     s = (x * x).sum(dim=-1, keepdim=True)
+    largest = float(s.detach().max()) if s.numel() else 0.0
+    if not largest < _FAST_MAX_SQUARED:  # also catches inf and nan
+        return _functions.isotropic(x, "tanh")
     small = s < 1e-6
     r = torch.sqrt(torch.where(small, torch.ones_like(s), s))
     g = torch.where(small, 1.0 - s / 3.0 + (2.0 / 15.0) * s * s, torch.tanh(r) / r)
     return g * x
+
+
+# Squared lengths below this are far from float32's overflow (3.4e38); above it the shared function is used.
+_FAST_MAX_SQUARED = 1e30
 
 
 class _Act(nn.Module):
@@ -91,11 +109,6 @@ class _Act(nn.Module):
             return _isotropic_tanh_fast(x)
         if self.name.startswith("isotropic_"):
             return _functions.isotropic(x, self.name[len("isotropic_") :], negative_slope=self.negative_slope)
-        if self.basis is None:
-            if self.name == "tanh":
-                return torch.tanh(x)
-            if self.name == "leaky_relu":
-                return nn.functional.leaky_relu(x, self.negative_slope)
         return _functions.elementwise(x, self.name, self.basis, negative_slope=self.negative_slope)
 
     def extra_repr(self) -> str:
@@ -124,11 +137,7 @@ class AutoEncoder(nn.Module):
         negative_slope: float = 0.01,
     ):
         super().__init__()
-        if isinstance(widths, (str, bytes)) or not isinstance(widths, Sequence):
-            raise TypeError(f"widths must be a sequence like [64, 32, 8] (input, hidden..., bottleneck), got {widths!r}")
-        if len(widths) < 2:
-            raise ValueError(f"widths needs at least an input and a bottleneck size, got {list(widths)}")
-        widths = [check_int(f"widths[{i}]", w, minimum=1) for i, w in enumerate(widths)]
+        widths = check_widths(widths, example="[64, 32, 8] (input, hidden..., bottleneck)", layout="an input and a bottleneck size")
         self.activation = check_choice("activation", activation, ACTIVATIONS)
         self.bottleneck_gain = check_float("bottleneck_gain", bottleneck_gain, minimum=0.0, strict_minimum=True)
         self.negative_slope = check_float("negative_slope", negative_slope, minimum=0.0, maximum=1.0)

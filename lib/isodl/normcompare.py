@@ -35,7 +35,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from .affine import AffineLike, L2Norm, RMSNorm
-from .validate import check_choice, check_float, check_int, check_tensor
+from .validate import check_choice, check_float, check_int, check_tensor, check_widths
 
 __all__ = [
     "METHODS",
@@ -142,9 +142,7 @@ class RescaledGradLinear(nn.Linear):
 
 
 def _check_widths(widths) -> list[int]:
-    if isinstance(widths, (str, bytes)) or not isinstance(widths, Sequence) or len(widths) < 2:
-        raise TypeError(f"widths must be a sequence of at least two layer sizes like [40, 128, 10], got {widths!r}")
-    return [check_int(f"widths[{i}]", w, minimum=1) for i, w in enumerate(widths)]
+    return check_widths(widths, example="[40, 128, 10]")
 
 
 def build_mlp(method: str, widths: Sequence[int] = (40, 128, 128, 128, 10), *, init: str | None = None) -> nn.Sequential:

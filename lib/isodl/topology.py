@@ -51,7 +51,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from . import functions as _functions
-from .validate import check_bool, check_choice, check_float, check_int, check_tensor
+from .validate import check_bool, check_choice, check_float, check_int, check_tensor, check_widths
 
 __all__ = [
     "INTRINSIC_LENGTH_MODES",
@@ -159,14 +159,12 @@ def isotropic_tanh_eigenvalues(radius, o=0.0) -> tuple[torch.Tensor, torch.Tenso
 
 
 def _check_widths(widths, minimum_length: int = 3) -> list[int]:
-    if isinstance(widths, (str, bytes)) or not isinstance(widths, Sequence):
-        raise TypeError(f"widths must be a sequence of layer sizes like [64, 32, 32, 10], got {widths!r}")
-    if len(widths) < minimum_length:
-        raise ValueError(
-            f"widths needs an input size, at least {minimum_length - 2} hidden width(s) and an output size, "
-            f"got {list(widths)}"
-        )
-    return [check_int(f"widths[{i}]", w, minimum=1) for i, w in enumerate(widths)]
+    return check_widths(
+        widths,
+        minimum_length=minimum_length,
+        example="[64, 32, 32, 10]",
+        layout=f"an input size, {minimum_length - 2} hidden width(s) and an output size",
+    )
 
 
 def _check_dtype(dtype) -> torch.dtype:

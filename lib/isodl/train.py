@@ -23,7 +23,7 @@ import torch
 from torch import nn
 
 from .config import is_headless
-from .validate import check_choice, check_float, check_int, check_tensor
+from .validate import check_choice, check_float, check_int, check_tensor, check_widths
 
 __all__ = ["History", "MLP", "make_optimizer", "evaluate", "fit", "TASKS", "OPTIMIZERS"]
 
@@ -41,11 +41,7 @@ class MLP(nn.Module):
 
     def __init__(self, widths: Sequence[int], activation: str = "tanh", bias: bool = True):
         super().__init__()
-        if isinstance(widths, (str, bytes)) or not isinstance(widths, Sequence):
-            raise TypeError(f"widths must be a sequence of layer sizes like [64, 32, 10], got {widths!r}")
-        if len(widths) < 2:
-            raise ValueError(f"widths needs at least an input and an output size, got {list(widths)}")
-        widths = [check_int(f"widths[{i}]", w, minimum=1) for i, w in enumerate(widths)]
+        widths = check_widths(widths)
         act = check_choice("activation", activation, ACTIVATIONS)
         layers: list[nn.Module] = []
         for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):

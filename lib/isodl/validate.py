@@ -18,6 +18,7 @@ __all__ = [
     "check_choice",
     "check_tensor",
     "check_bool",
+    "check_widths",
 ]
 
 
@@ -109,3 +110,25 @@ def check_tensor(
     if finite and value.is_floating_point() and not bool(torch.isfinite(value).all()):
         raise ValueError(f"{name} contains NaN or infinite values")
     return value
+
+
+def check_widths(
+    widths,
+    *,
+    minimum_length: int = 2,
+    example: str = "[64, 32, 10]",
+    layout: str = "an input and an output size",
+    name: str = "widths",
+) -> list[int]:
+    """Return the layer sizes ``widths`` as a list of positive ints, or raise naming ``name``.
+
+    Shared by every model constructor that takes ``widths = [d_in, ..., d_out]``
+    (:class:`isodl.train.MLP`, :class:`isodl.autoencoder.AutoEncoder`,
+    :func:`isodl.normcompare.build_mlp`, the topology networks). ``layout`` says
+    in words what the shortest valid list holds.
+    """
+    if isinstance(widths, (str, bytes)) or not isinstance(widths, Sequence):
+        raise TypeError(f"{name} must be a sequence of layer sizes like {example}, got {widths!r}")
+    if len(widths) < minimum_length:
+        raise ValueError(f"{name} needs at least {layout} ({minimum_length} sizes), got {list(widths)}")
+    return [check_int(f"{name}[{i}]", w, minimum=1) for i, w in enumerate(widths)]
