@@ -170,3 +170,8 @@ def test_repr_plots_render(digits):
         plots_repr.plot_pppm_epoch(run.snapshots, 1)
     with pytest.raises(TypeError, match="PPPMDensity"):
         plots_repr.plot_pppm_density("nope")
+    # the open marker of a run without PPPM points is explained in the legend, and only when there is one
+    labels = [t.get_text() for t in figs[4].axes[0].get_legend().get_texts()]
+    assert labels == ["t", "no PPPM points (no entropy)"]
+    clean = plots_repr.plot_entropy_vs_mse([{"activation": "t", "entropy": 0.5, "mse": 0.1}])
+    assert [t.get_text() for t in clean.axes[0].get_legend().get_texts()] == ["t"]

@@ -204,6 +204,7 @@ def plot_entropy_vs_mse(rows: Sequence[Mapping], *, title: str = "Quantisation a
         raise TypeError("rows must be a non-empty list of dicts with 'activation', 'entropy' and 'mse'")
     fig, ax = figure(1, 1, width=5.6, height=3.8)
     names = list(dict.fromkeys(r["activation"] for r in rows))
+    any_missing = False
     for k, name in enumerate(names):
         sel = [r for r in rows if r["activation"] == name]
         h = np.array([r["entropy"] for r in sel], dtype=float)
@@ -212,7 +213,10 @@ def plot_entropy_vs_mse(rows: Sequence[Mapping], *, title: str = "Quantisation a
         color = COLORS[k % len(COLORS)]
         ax.scatter(h[ok], m[ok], color=color, s=28, label=name, zorder=3)
         if (~ok).any():
+            any_missing = True
             ax.scatter(np.full((~ok).sum(), 0.02), m[~ok], facecolors="none", edgecolors=color, s=28, zorder=3)
+    if any_missing:  # one legend entry for the open markers, whatever their colour
+        ax.scatter([], [], facecolors="none", edgecolors="0.4", s=28, label="no PPPM points (no entropy)")
     ax.set_xlim(0, 1.02)
     ax.set_xlabel("angular entropy of PPPM points (1 = continuous, lower = clustered)")
     ax.set_ylabel("test reconstruction MSE")
