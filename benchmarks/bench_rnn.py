@@ -2,7 +2,7 @@
 
 Prints, for a TanhRNN with input size 4 in float64 (one sequence, no batch),
 the wall time per step of one full gradient computation and the analytic
-memory each method keeps (see isodl.rnn.stored_bytes): BPTT keeps T hidden
+memory each method keeps (see isodl.recurrent.sensitivity.stored_bytes): BPTT keeps T hidden
 states, forward sensitivity keeps S = dh/dtheta of size n x P whatever T is.
 
 Expected shape of the result: forward-sensitivity time per step grows like
@@ -14,7 +14,7 @@ linear in T. Runs in well under a minute on 2 CPU cores.
     python benchmarks/bench_rnn.py
     ISODL_THREADS=1 python benchmarks/bench_rnn.py   # steadier on a busy machine
 
-The thread count follows isodl.config.configure_threads (2 by default). With 2
+The thread count follows isodl.core.config.configure_threads (2 by default). With 2
 threads, the multi-threaded kernels of forward sensitivity slow down sharply
 whenever another process holds a core, so on a shared machine single-threaded
 timings are the reproducible ones (n = 64 is then about 1.6x slower).
@@ -25,8 +25,8 @@ import time
 
 import torch
 
-from isodl.config import configure_threads
-from isodl.rnn import measure_cost
+from isodl.core.config import configure_threads
+from isodl.recurrent.sensitivity import measure_cost
 
 SIZES = (8, 16, 32, 64)
 LENGTHS = (50, 100, 200, 400)

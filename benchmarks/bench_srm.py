@@ -1,11 +1,11 @@
-"""Speed and memory of the Spotlight Resonance Method in isodl.srm (notebook 02).
+"""Speed and memory of the Spotlight Resonance Method in isodl.symmetry.srm (notebook 02).
 
 Prints two figures, on the CPU, float64 activations (tanh of standard Gaussian
 samples, so the curves have structure):
 
 1. **Against the rotation-matrix reference**: n = 16, N = 2,000, the standard
    basis (K = 16), PERM (240 planes), A = 100 angles. The reference,
-   ``isodl.srm.rotation_matrix_srm``, builds a full n x n rotation matrix for
+   ``isodl.symmetry.srm.rotation_matrix_srm``, builds a full n x n rotation matrix for
    every plane and angle and contracts it with the activations in one
    unoptimised ``einsum``, as the author's code does. The library's
    ``spotlight_resonance`` is timed with both evaluation methods of the exact
@@ -36,8 +36,8 @@ import time
 
 import torch
 
-from isodl.config import configure_threads
-from isodl.srm import rotation_matrix_srm, spotlight_resonance, thomson_basis
+from isodl.core.config import configure_threads
+from isodl.symmetry.srm import rotation_matrix_srm, spotlight_resonance, thomson_basis
 
 
 def _median_time(fn, repeats: int) -> tuple[float, object]:
@@ -62,7 +62,7 @@ def against_reference(repeats: int) -> None:
     rows = [("rotation matrices (reference)", t_ref, ref)]
     for method in ("dense", "arcs"):
         t, res = _median_time(lambda m=method: spotlight_resonance(acts, basis, eps, n_angles, "perm", method=m), repeats)
-        rows.append((f"isodl.srm, method={method!r}", t, res))
+        rows.append((f"isodl.symmetry.srm, method={method!r}", t, res))
     print(f"   {'implementation':<32} {'seconds':>9} {'speed-up':>9}  identical values")
     for name, t, res in rows:
         same = bool(torch.equal(res.values, ref.values))

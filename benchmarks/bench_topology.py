@@ -25,7 +25,7 @@ Prints two figures, on the CPU, float32:
 
 Timings are medians over interleaved repeats, so a busy machine slows both
 sides of a ratio alike; absolute times on a shared machine are not meaningful.
-The thread count follows isodl.config.configure_threads (2 by default). On a
+The thread count follows isodl.core.config.configure_threads (2 by default). On a
 machine where other processes hold the cores, every multi-threaded kernel waits
 for its second thread; the isotropic step launches a few more small kernels per
 layer than elementwise tanh (the squared norm, the gain, the rescaling and their
@@ -45,8 +45,9 @@ import time
 import torch
 import torch.nn.functional as F
 
-from isodl.config import configure_threads
-from isodl.topology import ElementwiseTanhMLP, IsotropicMLP, train_epoch
+from isodl.core.config import configure_threads
+from isodl.topology.network import ElementwiseTanhMLP, IsotropicMLP
+from isodl.topology.schedules import train_epoch
 
 
 def _step(model, opt, x, y) -> float:
@@ -124,7 +125,7 @@ def ops_vs_epoch_paper_shape(repeats: int, sample_steps: int) -> None:
 
 
 def ops_vs_epoch_course(repeats: int) -> None:
-    from isodl.data import mnist1d
+    from isodl.core.data import mnist1d
 
     data = mnist1d()
     model = IsotropicMLP([40, 128, 128, 10], generator=torch.Generator().manual_seed(1))

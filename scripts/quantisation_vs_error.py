@@ -24,7 +24,7 @@ import argparse
 import torch
 
 import isodl
-from isodl import autoencoder, pppm, representations, srm
+from isodl.symmetry import autoencoder, pppm, representations, srm
 
 GAIN = 6.0
 EPSILON = 0.8

@@ -12,7 +12,7 @@ from pathlib import Path
 import nbformat
 import pytest
 
-from isodl.course import LIMIT_SECONDS, ROOT, list_notebooks, run_papermill
+from tools.course import CELL_TIMEOUT_SECONDS, ROOT, list_notebooks, run_papermill
 
 NOTEBOOKS = list_notebooks(ROOT / "notebooks")
 IDS = [p.name for p in NOTEBOOKS]
@@ -88,7 +88,7 @@ def test_readme_lists_every_notebook_with_a_run_time():
 @pytest.mark.notebooks
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
 def test_claims_hold_for_another_seed(path: Path, tmp_path: Path):
-    run_papermill(path, tmp_path / path.name, {"SEED": 1}, timeout=LIMIT_SECONDS)
+    run_papermill(path, tmp_path / path.name, {"SEED": 1}, timeout=CELL_TIMEOUT_SECONDS)
     out = json.loads((tmp_path / path.name).read_text())
     injected = [c for c in out["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
     assert injected and "SEED = 1" in "".join(injected[0]["source"])

@@ -2,7 +2,7 @@
 import importlib.util
 import math
 
-from isodl.course import ROOT
+from tools.course import ROOT
 
 
 def _load(name: str):

@@ -17,7 +17,7 @@ server's port and the processes it started are checked afterwards.
 
 Environment knobs (all optional):
   ISODL_BROWSER_NOTEBOOKS   folder holding the NN_*.ipynb notebooks to test (default: notebooks/)
-  ISODL_BROWSER_TIMEOUT     seconds allowed for "Run All Cells" per notebook (default: 120)
+  ISODL_BROWSER_TIMEOUT     seconds allowed for "Run All Cells" per notebook (default: 600, a guard against hangs)
 """
 from __future__ import annotations
 
@@ -69,7 +69,7 @@ def notebook_dir() -> Path:
 
 
 def run_all_timeout() -> float:
-    return float(os.environ.get("ISODL_BROWSER_TIMEOUT", "120"))
+    return float(os.environ.get("ISODL_BROWSER_TIMEOUT", "600"))
 
 
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,703 @@
+"""Notebook 10: the plain-SGD comparison of normalisation methods and the batch-size experiment.
+
+Notebook 10's experiments: normalisers against the affine-like layer, under plain SGD.
+
+Notebook 10 (``10_normalisation_from_first_principles.ipynb``) uses everything here:
+
+* :func:`build_mlp` -- the same MLP with ``"none"``, ``"batchnorm"``,
+  ``"layernorm"``, ``"rmsnorm"``, ``"l2"`` or ``"affine_like"`` layers, plus
+  the optimiser-side control ``"rescaled_grad"`` (:class:`RescaledGradLinear`);
+* :func:`train_run` -- one run of plain SGD (no momentum, no weight decay, no
+  clipping, no schedule) for a fixed number of *steps*, on a
+  train/validation/test :class:`Split` (:func:`split_data`);
+* :func:`compare_methods` and :func:`summarise` -- learning rate tuned per
+  method on a grid (chosen by *validation* accuracy), several seeds, mean and
+  spread of the test accuracy at the chosen rate;
+* :func:`batch_size_sweep` and :func:`batch_size_slopes` -- the batch-size test
+  with a fixed number of steps (or of epochs, to show the confound);
+* :func:`effective_step_ratios` -- per-sample ``|dz| / (lr |dL/dz|)`` at the
+  first layer after one training step (the histogram test);
+* plotting helpers returning figures.
+
+All results are plain lists of dicts, so the notebook can print, plot and
+assert on them. Everything here is the course's experiment design; the paper's
+own protocol, datasets and numbers were not available to the course.
+"""
+
+from __future__ import annotations
+
+import copy
+import math
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from isodl.core.validate import check_choice, check_float, check_int, check_tensor, check_widths
+from isodl.normalisation.layers import AffineLike, L2Norm, RMSNorm
+
+__all__ = ['METHODS', 'CONTROL', 'ALL_METHODS', 'LABELS', 'RescaledGradLinear', 'build_mlp', 'first_affine', 'Split', 'split_data', 'steps_for_epochs', 'train_sgd', 'accuracy', 'train_run', 'compare_methods', 'summarise', 'best_lrs', 'markdown_table', 'batch_size_sweep', 'batch_size_table', 'batch_size_slopes', 'effective_step_ratios', 'activation_spread', 'affine_inputs', 'scale_ablation']
+
+#: The comparison set of notebook 10.
+METHODS = ("none", "batchnorm", "layernorm", "rmsnorm", "l2", "affine_like")
+#: The optimiser-side control: plain affine forward, each sample's weight gradient divided by |x|^2 + 1.
+CONTROL = "rescaled_grad"
+ALL_METHODS = METHODS + (CONTROL,)
+#: Names for tables and legends.
+LABELS = {
+    "none": "none (plain affine)",
+    "batchnorm": "BatchNorm",
+    "layernorm": "LayerNorm",
+    "rmsnorm": "RMSNorm",
+    "l2": "L2 pre-norm",
+    "affine_like": "affine-like",
+    "rescaled_grad": "rescaled-gradient control",
+}
+
+
+# --------------------------------------------------------------------------- the control layer
+
+
+class _RescaledLinearFunction(torch.autograd.Function):
+    """``x W^T + b`` whose weight and bias gradients divide each sample's term by ``|x|^2 + 1``."""
+
+    @staticmethod
+    def forward(ctx, x, weight, bias):
+        ctx.save_for_backward(x, weight)
+        return F.linear(x, weight, bias)
+
+    @staticmethod
+    def backward(ctx, grad_out):
+        x, weight = ctx.saved_tensors
+        grad_x = grad_out @ weight  # the true gradient flows on to earlier layers
+        x2 = x.reshape(-1, x.shape[-1])
+        g2 = grad_out.reshape(-1, grad_out.shape[-1])
+        scaled = g2 / ((x2 * x2).sum(dim=1, keepdim=True) + 1.0)
+        return grad_x, scaled.T @ x2, scaled.sum(dim=0)
+
+
+class RescaledGradLinear(nn.Linear):
+    """A plain ``nn.Linear`` forward with an optimiser-side correction in its backward pass.
+
+    The gradient sent to the weights and bias is ``sum_n g_n x~_n^T / |x~_n|^2``
+    instead of ``sum_n g_n x~_n^T``: each sample's contribution is divided by
+    its own divergence factor ``|x_n|^2 + 1``. At batch size 1 one SGD step
+    then moves ``z`` by exactly ``-lr g`` (the ideal step), like the
+    affine-like layer, while the function the network computes is the plain
+    MLP's. The gradient passed back to the input is the true one. This is the
+    course's control that separates "update geometry" from "architecture"
+    (notebook 10); it always has a bias.
+    """
+
+    def __init__(self, in_features: int, out_features: int):
+        super().__init__(check_int("in_features", in_features, minimum=1), check_int("out_features", out_features, minimum=1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        x = check_tensor("x", x, floating=True)
+        if x.ndim < 1 or x.shape[-1] != self.in_features:
+            raise ValueError(f"x must have {self.in_features} features in its last dimension, got shape {tuple(x.shape)}")
+        return _RescaledLinearFunction.apply(x, self.weight, self.bias)
+
+
+# --------------------------------------------------------------------------- models
+
+
+def _check_widths(widths) -> list[int]:
+    return check_widths(widths, example="[40, 128, 10]")
+
+
+def build_mlp(method: str, widths: Sequence[int] = (40, 128, 128, 128, 10), *, init: str | None = None) -> nn.Sequential:
+    """The comparison MLP, ``widths = [d_in, h_1, ..., d_out]``, ReLU between layers.
+
+    ``method`` (placement in brackets):
+
+    * ``"none"``: ``Linear -> ReLU -> ... -> Linear`` (PyTorch's default init);
+    * ``"batchnorm"``, ``"layernorm"``, ``"rmsnorm"``: ``Linear -> Norm -> ReLU``
+      in every hidden layer, the norms with their learnable gain (and shift,
+      except RMSNorm), as commonly used;
+    * ``"l2"``: ``L2Norm -> Linear`` for every layer (the normaliser the
+      derivation asks for, directly before each affine map, including the
+      first); weights ``N(0, 1)``, bias 0, like the affine-like layer;
+    * ``"affine_like"``: every Linear replaced by :class:`~isodl.normalisation.layers.AffineLike`
+      (output layer included, no other normaliser); ``init`` ``"normal"``
+      (default, ``N(0, 1)``, bias 0) or ``"linear"`` (nn.Linear's, the pitfall);
+    * ``"rescaled_grad"``: every Linear replaced by :class:`RescaledGradLinear`.
+    """
+    method = check_choice("method", method, ALL_METHODS)
+    widths = _check_widths(widths)
+    if init is not None:
+        if method != "affine_like":
+            raise ValueError(f"init can only be chosen for method='affine_like', not {method!r}")
+        init = check_choice("init", init, ("normal", "linear"))
+    layers: list[nn.Module] = []
+    n_layers = len(widths) - 1
+    for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
+        hidden = i < n_layers - 1
+        if method == "affine_like":
+            layers.append(AffineLike(a, b, init=init or "normal"))
+        elif method == "rescaled_grad":
+            layers.append(RescaledGradLinear(a, b))
+        elif method == "l2":
+            linear = nn.Linear(a, b)
+            nn.init.normal_(linear.weight, 0.0, 1.0)
+            nn.init.zeros_(linear.bias)
+            layers += [L2Norm(), linear]
+        else:
+            layers.append(nn.Linear(a, b))
+        if hidden:
+            if method == "batchnorm":
+                layers.append(nn.BatchNorm1d(b))
+            elif method == "layernorm":
+                layers.append(nn.LayerNorm(b))
+            elif method == "rmsnorm":
+                layers.append(RMSNorm(b))
+            layers.append(nn.ReLU())
+    return nn.Sequential(*layers)
+
+
+def first_affine(model: nn.Module) -> nn.Module:
+    """The first ``nn.Linear`` or :class:`~isodl.normalisation.layers.AffineLike` module of ``model`` (its input is the data)."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    for module in model.modules():
+        if isinstance(module, (nn.Linear, AffineLike)):
+            return module
+    raise ValueError("model has no nn.Linear or AffineLike layer")
+
+
+# --------------------------------------------------------------------------- data and training
+
+
+class _threads:
+    """Run a block with ``n`` PyTorch CPU threads (``None``: leave the setting alone), then restore it."""
+
+    def __init__(self, n: int | None):
+        self.n = None if n is None else check_int("threads", n, minimum=1)
+
+    def __enter__(self):
+        self.before = torch.get_num_threads()
+        if self.n is not None:
+            torch.set_num_threads(self.n)
+
+    def __exit__(self, *exc):
+        torch.set_num_threads(self.before)
+        return False
+
+
+@dataclass
+class Split:
+    """Train, validation and test tensors; the validation part picks learning rates, the test part is reported."""
+
+    x_train: torch.Tensor
+    y_train: torch.Tensor
+    x_val: torch.Tensor
+    y_val: torch.Tensor
+    x_test: torch.Tensor
+    y_test: torch.Tensor
+
+    def scaled(self, factor: float) -> "Split":
+        """The same split with every input multiplied by ``factor`` (the input-scale ablation)."""
+        factor = check_float("factor", factor, minimum=0.0, strict_minimum=True)
+        return Split(self.x_train * factor, self.y_train, self.x_val * factor, self.y_val, self.x_test * factor, self.y_test)
+
+    def __repr__(self) -> str:
+        return (
+            f"Split(train={list(self.x_train.shape)}, val={list(self.x_val.shape)}, test={list(self.x_test.shape)}, "
+            f"dtype={self.x_train.dtype})"
+        )
+
+
+def split_data(data, n_val: int = 500, seed: int = 0) -> Split:
+    """Hold out ``n_val`` training samples (chosen with ``seed``) as a validation set; the test set is kept as is.
+
+    ``data`` is an :class:`isodl.core.data.Dataset` (for example ``data.mnist1d()``).
+    """
+    if not hasattr(data, "x_train"):
+        raise TypeError(f"data must be an isodl.core.data.Dataset, got {type(data).__name__}")
+    n = data.x_train.shape[0]
+    n_val = check_int("n_val", n_val, minimum=1, maximum=n - 1)
+    seed = check_int("seed", seed, minimum=0)
+    order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
+    val, train = order[:n_val], order[n_val:]
+    return Split(data.x_train[train], data.y_train[train], data.x_train[val], data.y_train[val], data.x_test, data.y_test)
+
+
+def steps_for_epochs(n_train: int, batch_size: int, epochs: int) -> int:
+    """How many optimiser steps ``epochs`` passes over ``n_train`` samples take at ``batch_size`` (last batch kept)."""
+    n_train = check_int("n_train", n_train, minimum=1)
+    batch_size = check_int("batch_size", batch_size, minimum=1)
+    epochs = check_int("epochs", epochs, minimum=0)
+    return epochs * math.ceil(n_train / batch_size)
+
+
+def train_sgd(model: nn.Module, x, y, *, lr: float, batch_size: int, steps: int, seed: int = 0) -> dict:
+    """Plain SGD (``p <- p - lr * grad`` on the mean cross-entropy) for ``steps`` mini-batches.
+
+    Batches walk through seeded random permutations of the training set, one
+    epoch after another. Stops early, marking ``diverged``, if the loss stops
+    being finite. Returns ``{"steps", "train_loss" (mean of the last 50
+    steps), "diverged"}``; the model is trained in place.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    x = check_tensor("x", x, ndim=2, floating=True)
+    y = check_tensor("y", y, ndim=1)
+    if x.shape[0] != y.shape[0]:
+        raise ValueError(f"x and y must have the same number of samples, got {x.shape[0]} and {y.shape[0]}")
+    lr = check_float("lr", lr, minimum=0.0, strict_minimum=True)
+    batch_size = check_int("batch_size", batch_size, minimum=1, maximum=x.shape[0])
+    steps = check_int("steps", steps, minimum=0)
+    seed = check_int("seed", seed, minimum=0)
+    has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())
+    if has_bn and batch_size == 1:
+        raise ValueError("batch_size must be >= 2 for a model with BatchNorm (it normalises over the batch)")
+    params = [p for p in model.parameters() if p.requires_grad]
+    opt = torch.optim.SGD(params, lr=lr, momentum=0.0)
+    gen = torch.Generator().manual_seed(seed)
+    n = x.shape[0]
+    model.train()
+    order, pos, done, recent, diverged = torch.randperm(n, generator=gen), 0, 0, [], False
+    while done < steps:
+        if pos >= n:
+            order, pos = torch.randperm(n, generator=gen), 0
+        idx = order[pos : pos + batch_size]
+        pos += batch_size
+        if idx.numel() == 1 and has_bn:
+            continue  # BatchNorm cannot train on a single leftover sample
+        loss = F.cross_entropy(model(x[idx]), y[idx])
+        if not torch.isfinite(loss):
+            diverged = True
+            break
+        opt.zero_grad(set_to_none=True)
+        loss.backward()
+        opt.step()
+        recent.append(float(loss.detach()))
+        if len(recent) > 50:
+            recent.pop(0)
+        done += 1
+    return {"steps": done, "train_loss": float(np.mean(recent)) if recent else float("nan"), "diverged": diverged}
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, x, y) -> float:
+    """Classification accuracy of ``model`` (in eval mode) on ``x``, ``y``; 0 if any output is not finite."""
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    x = check_tensor("x", x, ndim=2, floating=True)
+    y = check_tensor("y", y, ndim=1)
+    was = model.training
+    model.eval()
+    out = model(x)
+    model.train(was)
+    if not bool(torch.isfinite(out).all()):
+        return 0.0
+    return float((out.argmax(dim=1) == y).double().mean())
+
+
+def train_run(
+    method: str,
+    split: Split,
+    *,
+    lr: float,
+    batch_size: int,
+    steps: int,
+    seed: int = 0,
+    widths: Sequence[int] | None = None,
+    init: str | None = None,
+    return_model: bool = False,
+    threads: int | None = 1,
+) -> dict:
+    """Build ``method``'s MLP with ``torch.manual_seed(seed)``, train it with :func:`train_sgd`, evaluate it.
+
+    Returns one result row: ``method, lr, batch_size, steps, seed, val_accuracy,
+    test_accuracy, train_loss, diverged, seconds`` (and ``model`` when
+    ``return_model``). A diverged run scores 0 accuracy. The default widths
+    are ``[d_in, 128, 128, 128, n_classes]``.
+
+    ``threads``: CPU threads while this run trains (default 1, restored after).
+    These models are far too small to gain from intra-op parallelism, and a
+    single thread does not slow to a crawl when other processes keep the
+    cores busy (two threads can be many times slower then). ``None`` keeps
+    the current setting, e.g. for a GPU or a large model.
+    """
+    if not isinstance(split, Split):
+        raise TypeError(f"split must be a normcompare.Split (from split_data), got {type(split).__name__}")
+    seed = check_int("seed", seed, minimum=0)
+    widths = [split.x_train.shape[1], 128, 128, 128, int(split.y_train.max()) + 1] if widths is None else _check_widths(widths)
+    if widths[0] != split.x_train.shape[1]:
+        raise ValueError(f"widths[0] must be the input size {split.x_train.shape[1]}, got {widths[0]}")
+    start = time.perf_counter()
+    with torch.random.fork_rng(devices=[]), _threads(threads):
+        torch.manual_seed(seed)
+        model = build_mlp(method, widths, init=init).to(split.x_train.dtype)
+        trained = train_sgd(model, split.x_train, split.y_train, lr=lr, batch_size=batch_size, steps=steps, seed=seed)
+        val_acc = 0.0 if trained["diverged"] else accuracy(model, split.x_val, split.y_val)
+        test_acc = 0.0 if trained["diverged"] else accuracy(model, split.x_test, split.y_test)
+    row = {
+        "method": check_choice("method", method, ALL_METHODS),
+        "lr": float(lr),
+        "batch_size": int(batch_size),
+        "steps": int(steps),
+        "seed": seed,
+        "val_accuracy": val_acc,
+        "test_accuracy": test_acc,
+        "train_loss": trained["train_loss"],
+        "diverged": trained["diverged"],
+        "seconds": time.perf_counter() - start,
+    }
+    if return_model:
+        row["model"] = model
+    return row
+
+
+# --------------------------------------------------------------------------- the method comparison
+
+
+def _check_methods(methods) -> list[str]:
+    if isinstance(methods, str) or not isinstance(methods, Sequence) or not methods:
+        raise TypeError(f"methods must be a non-empty sequence of method names from {list(ALL_METHODS)}, got {methods!r}")
+    return [check_choice("method", m, ALL_METHODS) for m in methods]
+
+
+def _check_seeds(seeds) -> list[int]:
+    if isinstance(seeds, (str, bytes)) or not isinstance(seeds, Sequence) or not seeds:
+        raise TypeError(f"seeds must be a non-empty sequence of ints, got {seeds!r}")
+    return [check_int(f"seeds[{i}]", s, minimum=0) for i, s in enumerate(seeds)]
+
+
+def compare_methods(
+    split: Split,
+    lr_grid: Mapping[str, Sequence[float]],
+    *,
+    seeds: Sequence[int],
+    epochs: int,
+    batch_size: int = 32,
+    widths: Sequence[int] | None = None,
+    keep_models: bool = False,
+) -> list[dict]:
+    """Train every method of ``lr_grid`` (``{method: [lr, ...]}``) at every rate and seed; return the result rows.
+
+    All runs use the same number of steps (``epochs`` passes at
+    ``batch_size``). ``keep_models`` keeps each run's trained model in its row.
+    """
+    if not isinstance(lr_grid, Mapping) or not lr_grid:
+        raise TypeError(f"lr_grid must be a non-empty dict {{method: [lr, ...]}}, got {lr_grid!r}")
+    methods = _check_methods(list(lr_grid))
+    seeds = _check_seeds(seeds)
+    steps = steps_for_epochs(split.x_train.shape[0], batch_size, epochs)
+    rows = []
+    for method in methods:
+        rates = lr_grid[method]
+        if isinstance(rates, (str, bytes)) or not isinstance(rates, Sequence) or not rates:
+            raise TypeError(f"lr_grid[{method!r}] must be a non-empty list of learning rates, got {rates!r}")
+        for lr in rates:
+            lr = check_float(f"lr_grid[{method!r}] entry", lr, minimum=0.0, strict_minimum=True)
+            for seed in seeds:
+                rows.append(
+                    train_run(method, split, lr=lr, batch_size=batch_size, steps=steps, seed=seed, widths=widths,
+                              return_model=keep_models)
+                )
+    return rows
+
+
+def summarise(rows: Sequence[Mapping], chosen: Mapping[str, float] | None = None) -> list[dict]:
+    """Mean and standard deviation over seeds for every (method, lr); marks each method's best rate.
+
+    The best rate is the one with the highest mean *validation* accuracy (ties:
+    the smaller rate); the test accuracy is only reported. ``chosen``
+    (``{method: lr}``, e.g. picked earlier on fewer seeds) overrides that
+    choice. Returns rows ``method, lr, n, val_mean, val_sd, test_mean,
+    test_sd, loss_mean, diverged, best``.
+    """
+    groups: dict[tuple[str, float], list[Mapping]] = {}
+    for r in rows:
+        groups.setdefault((r["method"], float(r["lr"])), []).append(r)
+    out = []
+    for (method, lr), rs in groups.items():
+        val = np.array([r["val_accuracy"] for r in rs])
+        test = np.array([r["test_accuracy"] for r in rs])
+        out.append({
+            "method": method,
+            "lr": lr,
+            "n": len(rs),
+            "val_mean": float(val.mean()),
+            "val_sd": float(val.std(ddof=1)) if len(rs) > 1 else 0.0,
+            "test_mean": float(test.mean()),
+            "test_sd": float(test.std(ddof=1)) if len(rs) > 1 else 0.0,
+            "loss_mean": float(np.mean([r["train_loss"] for r in rs])),
+            "diverged": int(sum(bool(r["diverged"]) for r in rs)),
+            "best": False,
+        })
+    for method in dict.fromkeys(r["method"] for r in out):
+        mine = [r for r in out if r["method"] == method]
+        if chosen is not None and method in chosen:
+            picked = [r for r in mine if r["lr"] == float(chosen[method])]
+            if not picked:
+                raise ValueError(f"chosen[{method!r}] = {chosen[method]} is not a learning rate of the rows")
+            picked[0]["best"] = True
+        else:
+            max(mine, key=lambda r: (r["val_mean"], -r["lr"]))["best"] = True
+    return out
+
+
+def best_lrs(summary: Sequence[Mapping]) -> dict[str, float]:
+    """``{method: best learning rate}`` from :func:`summarise`'s rows."""
+    return {r["method"]: r["lr"] for r in summary if r["best"]}
+
+
+def markdown_table(rows: Sequence[Mapping], columns: Sequence[str], headers: Sequence[str] | None = None,
+                   formats: Mapping[str, str] | None = None) -> str:
+    """A Markdown table of ``rows`` (dicts), one column per key in ``columns``, with optional per-column formats."""
+    headers = list(columns) if headers is None else list(headers)
+    if len(headers) != len(columns):
+        raise ValueError(f"headers must name every column ({len(columns)}), got {len(headers)}")
+    formats = dict(formats or {})
+    lines = ["| " + " | ".join(headers) + " |", "|" + "---|" * len(columns)]
+    for r in rows:
+        cells = []
+        for c in columns:
+            v = r[c]
+            cells.append(format(v, formats[c]) if c in formats else str(v))
+        lines.append("| " + " | ".join(cells) + " |")
+    return "\n".join(lines)
+
+
+# --------------------------------------------------------------------------- the batch-size test
+
+
+def batch_size_sweep(
+    split: Split,
+    lrs: Mapping[str, float],
+    batch_sizes: Sequence[int],
+    *,
+    seeds: Sequence[int],
+    steps: int | None = None,
+    epochs: int | None = None,
+    widths: Sequence[int] | None = None,
+) -> list[dict]:
+    """Train each method of ``lrs`` (``{method: lr}``, rate fixed) at every batch size and seed.
+
+    Give exactly one of ``steps`` (the fixed-number-of-steps protocol: every
+    batch size takes the same number of updates) or ``epochs`` (the
+    fixed-epoch protocol, where larger batches also mean fewer updates).
+    Rows as :func:`train_run`, plus ``protocol``.
+    """
+    if (steps is None) == (epochs is None):
+        raise ValueError("give exactly one of steps (fixed-step protocol) or epochs (fixed-epoch protocol)")
+    if not isinstance(lrs, Mapping) or not lrs:
+        raise TypeError(f"lrs must be a non-empty dict {{method: lr}}, got {lrs!r}")
+    methods = _check_methods(list(lrs))
+    seeds = _check_seeds(seeds)
+    if isinstance(batch_sizes, (str, bytes)) or not isinstance(batch_sizes, Sequence) or not batch_sizes:
+        raise TypeError(f"batch_sizes must be a non-empty sequence of ints, got {batch_sizes!r}")
+    sizes = [check_int(f"batch_sizes[{i}]", b, minimum=1, maximum=split.x_train.shape[0]) for i, b in enumerate(batch_sizes)]
+    if steps is not None:
+        steps = check_int("steps", steps, minimum=1)
+    else:
+        epochs = check_int("epochs", epochs, minimum=1)
+    rows = []
+    for method in methods:
+        lr = check_float(f"lrs[{method!r}]", lrs[method], minimum=0.0, strict_minimum=True)
+        for b in sizes:
+            if method == "batchnorm" and b == 1:
+                continue  # BatchNorm needs at least 2 samples per batch
+            n_steps = steps if steps is not None else steps_for_epochs(split.x_train.shape[0], b, epochs)
+            for seed in seeds:
+                row = train_run(method, split, lr=lr, batch_size=b, steps=n_steps, seed=seed, widths=widths)
+                row["protocol"] = "steps" if steps is not None else "epochs"
+                rows.append(row)
+    return rows
+
+
+def batch_size_table(rows: Sequence[Mapping]) -> list[dict]:
+    """Mean and standard deviation of the test accuracy per (method, batch size): rows ``method, batch_size, n, mean, sd``."""
+    groups: dict[tuple[str, int], list[float]] = {}
+    for r in rows:
+        groups.setdefault((r["method"], int(r["batch_size"])), []).append(float(r["test_accuracy"]))
+    return [
+        {"method": m, "batch_size": b, "n": len(v), "mean": float(np.mean(v)),
+         "sd": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0}
+        for (m, b), v in groups.items()
+    ]
+
+
+def batch_size_slopes(rows: Sequence[Mapping]) -> dict[str, dict]:
+    """Least-squares slope of test accuracy against ``log2(batch size)`` per method, one slope per seed.
+
+    Returns ``{method: {"mean", "sd", "n", "slopes"}}``: the slope is the
+    accuracy change per doubling of the batch size.
+    """
+    by: dict[str, dict[int, list[tuple[float, float]]]] = {}
+    for r in rows:
+        by.setdefault(r["method"], {}).setdefault(int(r["seed"]), []).append(
+            (math.log2(int(r["batch_size"])), float(r["test_accuracy"]))
+        )
+    out = {}
+    for method, per_seed in by.items():
+        slopes = []
+        for points in per_seed.values():
+            if len(points) >= 2:
+                xs, ys = np.array(points).T
+                slopes.append(float(np.polyfit(xs, ys, 1)[0]))
+        arr = np.array(slopes)
+        out[method] = {
+            "mean": float(arr.mean()) if len(arr) else float("nan"),
+            "sd": float(arr.std(ddof=1)) if len(arr) > 1 else 0.0,
+            "n": len(arr),
+            "slopes": slopes,
+        }
+    return out
+
+
+# --------------------------------------------------------------------------- the effective-step histogram
+
+
+def effective_step_ratios(model: nn.Module, x, y, *, lr: float, batch_size: int, n_batches: int = 8, seed: int = 0) -> np.ndarray:
+    """Per-sample ``|dz_m| / (lr |dL/dz_m|)`` at ``model``'s first affine layer after one SGD step on a mini-batch.
+
+    ``L`` is the batch's mean cross-entropy, so ``dL/dz_m = g_m / B`` and the
+    ratio is the measured step over the ideal step ``(lr/B) |g_m|``. Each of
+    ``n_batches`` random batches starts from a fresh copy of ``model``
+    (which is not changed). The first affine layer's input is the data
+    itself, so its output moves only through its own parameters and the
+    ratio is exact. At batch size 1: ``|x|^2 + 1`` for a plain layer, 2 after
+    L2 pre-normalisation, 1 for the affine-like layer and for the control.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    x = check_tensor("x", x, ndim=2, floating=True)
+    y = check_tensor("y", y, ndim=1)
+    lr = check_float("lr", lr, minimum=0.0, strict_minimum=True)
+    batch_size = check_int("batch_size", batch_size, minimum=1, maximum=x.shape[0])
+    n_batches = check_int("n_batches", n_batches, minimum=1)
+    seed = check_int("seed", seed, minimum=0)
+    gen = torch.Generator().manual_seed(seed)
+    ratios = []
+    for _ in range(n_batches):
+        idx = torch.randperm(x.shape[0], generator=gen)[:batch_size]
+        net = copy.deepcopy(model)
+        net.train()
+        layer = first_affine(net)
+        seen = []
+        handle = layer.register_forward_hook(lambda mod, inp, out: seen.append(out))
+        try:
+            loss = F.cross_entropy(net(x[idx]), y[idx])
+            z = seen[-1]
+            params = [p for p in net.parameters() if p.requires_grad]
+            grads = torch.autograd.grad(loss, params + [z])
+            grad_z = grads[-1]
+            with torch.no_grad():
+                for p, gp in zip(params, grads[:-1]):
+                    p.sub_(lr * gp)
+                net(x[idx])
+                dz = seen[-1] - z.detach()
+        finally:
+            handle.remove()
+        num = torch.linalg.vector_norm(dz, dim=1)
+        den = lr * torch.linalg.vector_norm(grad_z, dim=1)
+        keep = den > 0
+        ratios.append((num[keep] / den[keep]).detach().double().numpy())
+    return np.concatenate(ratios)
+
+
+@torch.no_grad()
+def activation_spread(model: nn.Module, x) -> list[float]:
+    """How much each affine layer's output varies between the samples of ``x``, layer by layer.
+
+    For every ``nn.Linear`` or ``AffineLike`` module of ``model``, in order:
+    the root mean square over output units of the standard deviation across
+    samples (the input-dependent part of the activation; a constant offset
+    such as the bias does not count). Notebook 10 uses it to show the
+    initialisation pitfall: with ``nn.Linear``'s default scale, affine-like
+    layers shrink this spread layer after layer until the bias swamps it.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    x = check_tensor("x", x, ndim=2, floating=True)
+    if x.shape[0] < 2:
+        raise ValueError(f"x must hold at least 2 samples to measure a spread, got shape {tuple(x.shape)}")
+    seen: list[float] = []
+
+    def record(mod, inp, out):
+        seen.append(float(out.var(dim=0, unbiased=False).mean().sqrt()))
+
+    hooks = [m.register_forward_hook(record) for m in model.modules() if isinstance(m, (nn.Linear, AffineLike))]
+    was = model.training
+    model.eval()
+    try:
+        model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was)
+    return seen
+
+
+@torch.no_grad()
+def affine_inputs(model: nn.Module, x) -> list[torch.Tensor]:
+    """The input of every affine layer (``nn.Linear``, ``AffineLike``) of ``model`` on ``x``, in order (eval mode).
+
+    The divergence factor of a plain affine layer on sample ``m`` is
+    ``|a_m|^2 + 1`` for its input ``a_m`` (notebook 09), so these inputs tell
+    how sample-dependent each layer's step is.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    x = check_tensor("x", x, ndim=2, floating=True)
+    seen: list[torch.Tensor] = []
+    hooks = [m.register_forward_hook(lambda mod, inp, out: seen.append(inp[0].detach().clone()))
+             for m in model.modules() if isinstance(m, (nn.Linear, AffineLike))]
+    was = model.training
+    model.eval()
+    try:
+        model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was)
+    return seen
+
+
+def scale_ablation(
+    split: Split,
+    lrs: Mapping[str, float],
+    scales: Sequence[float],
+    *,
+    seeds: Sequence[int],
+    epochs: int,
+    batch_size: int = 32,
+    widths: Sequence[int] | None = None,
+    reuse: Sequence[Mapping] | None = None,
+) -> list[dict]:
+    """Train each method of ``lrs`` at its fixed rate on inputs multiplied by each ``c`` in ``scales``.
+
+    Rows as :func:`train_run` plus ``input_scale``. Runs at ``c = 1`` that are
+    already in ``reuse`` (same method, rate, seed, batch size and steps, e.g.
+    from :func:`compare_methods`) are taken from there instead of retrained.
+    """
+    if not isinstance(lrs, Mapping) or not lrs:
+        raise TypeError(f"lrs must be a non-empty dict {{method: lr}}, got {lrs!r}")
+    methods = _check_methods(list(lrs))
+    seeds = _check_seeds(seeds)
+    if isinstance(scales, (str, bytes)) or not isinstance(scales, Sequence) or not scales:
+        raise TypeError(f"scales must be a non-empty sequence of positive numbers, got {scales!r}")
+    scales = [check_float(f"scales[{i}]", c, minimum=0.0, strict_minimum=True) for i, c in enumerate(scales)]
+    steps = steps_for_epochs(split.x_train.shape[0], batch_size, epochs)
+    rows = []
+    for method in methods:
+        lr = float(lrs[method])
+        for c in scales:
+            for seed in seeds:
+                old = None
+                if c == 1.0 and reuse is not None:
+                    old = next((r for r in reuse if r["method"] == method and float(r["lr"]) == lr and r["seed"] == seed
+                                and r["batch_size"] == batch_size and r["steps"] == steps), None)
+                row = {k: v for k, v in old.items() if k != "model"} if old is not None else train_run(
+                    method, split.scaled(c), lr=lr, batch_size=batch_size, steps=steps, seed=seed, widths=widths)
+                row["input_scale"] = c
+                rows.append(row)
+    return rows

@@ -1,0 +1,268 @@
+"""Notebooks 09-10: figures (divergence, learning-rate sweeps, batch size, effective steps, scale ablation).
+
+The Affine Divergence: how one SGD step moves activations, and layers that correct it.
+
+Notebooks 09 (``09_affine_divergence.ipynb``) and 10
+(``10_normalisation_from_first_principles.ipynb``) derive everything here.
+
+The one-step identity
+---------------------
+For one sample ``x`` and ``z = W x + b`` with ``g = dL/dz``, one plain SGD step
+(rate ``lr``) moves the activation by exactly::
+
+    dz = -lr * (|x|^2 + 1) * g
+
+while steepest descent *in activation space* would move it by ``-lr * g``. The
+sample-dependent factor ``|x|^2 + 1`` is the *divergence factor* (G. Bird,
+"The Affine Divergence", arXiv 2512.22247, states the result; the derivation
+and every numerical check here are the course's). With a mini-batch the step
+is ``dz_m = -(lr/B) sum_n K_nm g_n`` with the kernel ``K = X~ X~^T``
+(``x~ = [x; 1]``); the factor is its diagonal, the rest is cross-sample
+interference.
+
+What is in this module
+----------------------
+* Layers: :class:`AffineLike` (``(W x + b) / sqrt(|x|^2 + 1)``, factor exactly
+  1), :class:`PatchNorm2d` (its patch-wise analogue for convolution, two
+  members), :class:`L2Norm` and :data:`RMSNorm` (torch's) as pre-normalisers
+  (factors 2 and d + 1), :class:`SingleHeadAttention` for the value path.
+* Measurements: :func:`one_step` (the ratio ``|dz| / (lr |dL/dz|)`` after one
+  real SGD step, for any layer), :func:`conv_position_step`,
+  :func:`token_step`.
+* Predictions: :func:`affine_factor`, :func:`minibatch_kernel`,
+  :func:`self_term_share`, :func:`self_share_curve`, :func:`patch_matrix`,
+  :func:`patch_sq_norms`, :func:`conv_kernel`, :func:`value_path_kernel`.
+* The widget of notebook 09: :func:`plot_divergence`.
+
+Provenance: the affine-like formula, its N(0, 1) initialisation and both
+PatchNorm members are the *course's reconstruction*, consistent with the
+properties the paper states (normalisation built in, degrees of freedom kept,
+not scale-invariant, divergence removed). The paper's exact definitions were
+not available to the course.
+
+Notebook 10's experiments: normalisers against the affine-like layer, under plain SGD.
+
+Notebook 10 (``10_normalisation_from_first_principles.ipynb``) uses everything here:
+
+* :func:`build_mlp` -- the same MLP with ``"none"``, ``"batchnorm"``,
+  ``"layernorm"``, ``"rmsnorm"``, ``"l2"`` or ``"affine_like"`` layers, plus
+  the optimiser-side control ``"rescaled_grad"`` (:class:`RescaledGradLinear`);
+* :func:`train_run` -- one run of plain SGD (no momentum, no weight decay, no
+  clipping, no schedule) for a fixed number of *steps*, on a
+  train/validation/test :class:`Split` (:func:`split_data`);
+* :func:`compare_methods` and :func:`summarise` -- learning rate tuned per
+  method on a grid (chosen by *validation* accuracy), several seeds, mean and
+  spread of the test accuracy at the chosen rate;
+* :func:`batch_size_sweep` and :func:`batch_size_slopes` -- the batch-size test
+  with a fixed number of steps (or of epochs, to show the confound);
+* :func:`effective_step_ratios` -- per-sample ``|dz| / (lr |dL/dz|)`` at the
+  first layer after one training step (the histogram test);
+* plotting helpers returning figures.
+
+All results are plain lists of dicts, so the notebook can print, plot and
+assert on them. Everything here is the course's experiment design; the paper's
+own protocol, datasets and numbers were not available to the course.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+
+from isodl.core.validate import check_float, check_int
+
+METHOD_STYLE = {
+    "none": dict(color="#000000", marker="o"),
+    "batchnorm": dict(color="#0072B2", marker="s"),
+    "layernorm": dict(color="#56B4E9", marker="^"),
+    "rmsnorm": dict(color="#CC79A7", marker="v"),
+    "l2": dict(color="#E69F00", marker="D"),
+    "affine_like": dict(color="#009E73", marker="o"),
+    "rescaled_grad": dict(color="#D55E00", marker="x"),
+}
+
+from isodl.normalisation.divergence import divergence_data, self_share_curve
+from isodl.normalisation.experiments import LABELS
+from isodl.normalisation.layers import affine_factor
+
+__all__ = ['plot_divergence', 'plot_lr_sweep', 'plot_batch_size', 'plot_effective_steps', 'plot_scale_ablation']
+
+
+def plot_divergence(input_norm: float = 6.0, batch_size: int = 32, data: str = "mnist1d"):
+    """Notebook 09's widget: how the input norm and the batch size shape one SGD step.
+
+    The inputs are rescaled so their median norm is ``input_norm``. Left: the
+    per-sample divergence factor of a plain affine layer, ``|x|^2 + 1``, with the
+    constant factors of L2 pre-normalisation (2) and the affine-like layer
+    (1). Right: the self-term share (:func:`self_term_share`) against batch
+    size for the three kernels, with the chosen batch size marked.
+    """
+    from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter
+
+    from isodl.core.plots import COLORS, figure
+
+    input_norm = check_float("input_norm", input_norm, minimum=0.0, strict_minimum=True)
+    batch_size = check_int("batch_size", batch_size, minimum=1, maximum=256)
+    x = divergence_data(data)
+    x = x * (input_norm / float(torch.linalg.vector_norm(x, dim=1).median()))
+    factors = affine_factor(x).numpy()
+    sizes = [1, 2, 4, 8, 16, 32, 64, 128, 256]
+    if batch_size not in sizes:
+        sizes = sorted(sizes + [batch_size])
+    curves = {
+        "affine": self_share_curve(x, sizes, kind="affine", n_batches=8),
+        "L2 then affine": self_share_curve(x, sizes, kind="l2", n_batches=8),
+        "affine-like": self_share_curve(x, sizes, kind="affine_like", n_batches=8),
+    }
+    fig, (ax0, ax1) = figure(2, width=8.6, height=3.8)
+    lo = min(0.7, float(factors.min()) * 0.8)
+    hi = max(3.0, float(factors.max()) * 1.3)
+    bins = np.geomspace(max(1.0, float(factors.min())) * 0.95, float(factors.max()) * 1.05 + 1e-9, 30)
+    ax0.hist(factors, bins=bins, color=COLORS[0], alpha=0.8, label="affine: |x|^2 + 1")
+    ax0.axvline(2.0, color=COLORS[1], lw=2, ls="--", label="L2 then affine: 2")
+    ax0.axvline(1.0, color=COLORS[2], lw=2, label="affine-like: 1")
+    ax0.set_xscale("log")
+    ax0.set_xlim(lo, hi)
+    plain = FuncFormatter(lambda v, _: f"{v:g}")
+    ax0.xaxis.set_major_locator(LogLocator(base=10, subs=(1.0, 2.0, 5.0)))
+    ax0.xaxis.set_major_formatter(plain)
+    ax0.xaxis.set_minor_formatter(NullFormatter())
+    ax0.set_xlabel("divergence factor |dz| / (lr |dL/dz|)")
+    ax0.set_ylabel("number of samples")
+    ax0.set_title(f"one sample, one step (median |x| = {input_norm:.3g})")
+    ax0.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=3, fontsize=7)
+    styles = {
+        "affine": dict(color=COLORS[0], lw=4, alpha=0.45),
+        "L2 then affine": dict(color=COLORS[1], ls="--", marker="s", ms=3),
+        "affine-like": dict(color=COLORS[2], marker="o", ms=3),
+    }
+    for label, curve in curves.items():
+        ax1.plot(sizes, curve, label=label, **styles[label])
+    k = sizes.index(batch_size)
+    ax1.axvline(batch_size, color="k", lw=0.8, ls=":")
+    ax1.plot(sizes, [1.0 / s for s in sizes], color="0.6", lw=1, ls=":", label="1/B (no self-term advantage)")
+    ax1.set_xscale("log", base=2)
+    ax1.set_yscale("log")
+    ax1.xaxis.set_major_formatter(plain)
+    ax1.yaxis.set_major_formatter(plain)
+    ax1.set_ylim(min(1.0 / sizes[-1], min(float(c.min()) for c in curves.values())) * 0.8, 1.3)
+    ax1.set_xlabel("batch size B")
+    ax1.set_ylabel("self-term share of the step")
+    ax1.set_title(f"at B = {batch_size}: affine-like share {curves['affine-like'][k]:.2f}")
+    ax1.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, fontsize=7)
+    return fig
+
+
+# --------------------------------------------------------------------------- figures
+
+
+def plot_lr_sweep(summary: Sequence[Mapping], *, title: str = "Method comparison (plain SGD)"):
+    """Left: mean test accuracy (bars: sd over seeds) against learning rate, per method. Right: each method at its best rate."""
+    from isodl.core.plots import figure
+
+    fig, (ax0, ax1) = figure(2, width=9.4, height=4.4)
+    methods = list(dict.fromkeys(r["method"] for r in summary))
+    for m in methods:
+        rows = sorted((r for r in summary if r["method"] == m), key=lambda r: r["lr"])
+        style = METHOD_STYLE.get(m, {})
+        ax0.errorbar([r["lr"] for r in rows], [r["test_mean"] for r in rows], yerr=[r["test_sd"] for r in rows],
+                     label=LABELS.get(m, m), capsize=2, ms=4, **style)
+    ax0.set_xscale("log")
+    ax0.set_xlabel("learning rate (log scale)")
+    ax0.set_ylabel("test accuracy")
+    ax0.set_title("accuracy against learning rate")
+    ax0.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
+    best = [next(r for r in summary if r["method"] == m and r["best"]) for m in methods]
+    ypos = np.arange(len(best))[::-1]
+    ax1.barh(ypos, [r["test_mean"] for r in best], xerr=[r["test_sd"] for r in best],
+             color=[METHOD_STYLE.get(r["method"], {}).get("color", "0.5") for r in best], alpha=0.8, capsize=3)
+    ax1.set_yticks(ypos, [f"{LABELS.get(r['method'], r['method'])}\n(lr {r['lr']:g})" for r in best], fontsize=7)
+    lo = min(r["test_mean"] - r["test_sd"] for r in best)
+    ax1.set_xlim(max(0.0, lo - 0.1), min(1.0, max(r["test_mean"] + r["test_sd"] for r in best) + 0.05))
+    ax1.set_xlabel("test accuracy at the rate chosen on validation")
+    ax1.set_title(title)
+    return fig
+
+
+def plot_batch_size(table_steps: Sequence[Mapping], shares: Mapping[str, Sequence[float]], share_sizes: Sequence[int],
+                    *, table_epochs: Sequence[Mapping] | None = None):
+    """Accuracy against batch size per method (fixed steps; fixed epochs dashed) beside the self-term share curves."""
+    from matplotlib.ticker import FuncFormatter
+
+    from isodl.core.plots import COLORS, figure
+
+    plain = FuncFormatter(lambda v, _: f"{v:g}")
+    fig, (ax0, ax1) = figure(2, width=9.4, height=3.6)
+    for table, dashed in ((table_steps, False), (table_epochs or [], True)):
+        methods = list(dict.fromkeys(r["method"] for r in table))
+        for m in methods:
+            rows = sorted((r for r in table if r["method"] == m), key=lambda r: r["batch_size"])
+            style = dict(METHOD_STYLE.get(m, {}))
+            label = LABELS.get(m, m) + (" (fixed epochs)" if dashed else "")
+            ax0.errorbar([r["batch_size"] for r in rows], [r["mean"] for r in rows], yerr=[r["sd"] for r in rows],
+                         label=label, capsize=2, ms=4, ls="--" if dashed else "-", alpha=0.5 if dashed else 1.0, **style)
+    ax0.set_xscale("log", base=2)
+    ax0.xaxis.set_major_formatter(plain)
+    ax0.set_xlabel("batch size B (log scale)")
+    ax0.set_ylabel("test accuracy")
+    ax0.set_title("solid: same number of steps; dashed: same epochs" if table_epochs else "same number of SGD steps for every B",
+                  fontsize=9)
+    ax0.legend(fontsize=6.5, loc="lower right")
+    for (label, curve), colour in zip(shares.items(), (COLORS[2], COLORS[1], COLORS[0])):
+        ax1.plot(share_sizes, curve, marker="o", ms=3, color=colour, label=label)
+    ax1.plot(share_sizes, [1 / b for b in share_sizes], ls=":", color="0.5", label="1/B")
+    ax1.set_xscale("log", base=2)
+    ax1.set_yscale("log")
+    ax1.xaxis.set_major_formatter(plain)
+    ax1.yaxis.set_major_formatter(plain)
+    ax1.set_xlabel("batch size B (log scale)")
+    ax1.set_ylabel("self-term share of a sample's step")
+    ax1.set_title("the mechanism: the corrected share shrinks")
+    ax1.legend(fontsize=7)
+    return fig
+
+
+def plot_effective_steps(ratios: Mapping[str, Mapping[int, np.ndarray]]):
+    """Histograms of effective step ratios, one panel per method, one colour per batch size (log x axis)."""
+    from isodl.core.plots import COLORS, figure
+
+    methods = list(ratios)
+    fig, axes = figure(len(methods), width=2.6 * len(methods) + 0.4, height=3.0, sharey=False)
+    axes = np.atleast_1d(axes)
+    every = np.concatenate([v for per in ratios.values() for v in per.values()])
+    lo, hi = max(float(every.min()) * 0.8, 1e-3), float(every.max()) * 1.25
+    bins = np.geomspace(lo, hi, 40)
+    for ax, m in zip(axes, methods):
+        for (b, values), colour in zip(ratios[m].items(), COLORS):
+            ax.hist(values, bins=bins, alpha=0.6, color=colour, label=f"B = {b}")
+        ax.set_xscale("log")
+        ax.set_title(LABELS.get(m, m), fontsize=9)
+        ax.set_xlabel("|dz| / (lr |dL/dz|)")
+        ax.axvline(1.0, color="k", lw=0.8, ls=":")
+    axes[0].set_ylabel("number of samples")
+    axes[0].legend(fontsize=7)
+    return fig
+
+
+def plot_scale_ablation(rows: Sequence[Mapping]):
+    """Test accuracy against the input scale c (log axis), one line per method, mean and sd over seeds."""
+    from isodl.core.plots import figure
+
+    fig, ax = figure(1, width=5.2, height=3.4)
+    methods = list(dict.fromkeys(r["method"] for r in rows))
+    for m in methods:
+        scales = sorted({float(r["input_scale"]) for r in rows if r["method"] == m})
+        means, sds = [], []
+        for c in scales:
+            acc = [r["test_accuracy"] for r in rows if r["method"] == m and float(r["input_scale"]) == c]
+            means.append(float(np.mean(acc)))
+            sds.append(float(np.std(acc, ddof=1)) if len(acc) > 1 else 0.0)
+        ax.errorbar(scales, means, yerr=sds, label=LABELS.get(m, m), capsize=2, ms=4, **METHOD_STYLE.get(m, {}))
+    ax.set_xscale("log")
+    ax.set_xlabel("input scale c (inputs multiplied by c)")
+    ax.set_ylabel("test accuracy")
+    ax.set_title("same learning rate, rescaled inputs")
+    ax.legend(fontsize=7)
+    return fig

@@ -1,0 +1,246 @@
+"""Notebooks 05-08: figures (gain and eigenvalues, accuracy curves, spectra, weight matrices, removal error, adaptation, sparsity).
+
+Figures for the isotropic-network notebooks 05-08 (pure: data in, matplotlib Figure out).
+
+Every function here builds its figure with :func:`isodl.core.plots.figure` and
+returns it without showing it, so notebooks display it, widgets redraw it and
+tests call it directly.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+
+import numpy as np
+import torch
+from matplotlib.figure import Figure
+
+from isodl.core.plots import COLORS, figure
+from isodl.core.validate import check_float, check_int
+
+__all__ = ['plot_gain_and_eigenvalues', 'plot_accuracy_curves', 'plot_spectrum_evolution', 'plot_weight_matrices', 'plot_removal_error', 'plot_adaptation', 'plot_sparsity_vs_depth']
+
+
+def plot_gain_and_eigenvalues(lengths: Sequence[float] = (0.0, 0.5, 2.0), r_max: float = 6.0) -> Figure:
+    """Left: the gain ``g = tanh(rho)/rho`` and the output length of isotropic tanh against ``|z|``,
+    for several intrinsic lengths ``o``. Right: the Jacobian's eigenvalues (tangential ``g``,
+    radial) against ``|z|``, next to elementwise tanh's ``sech^2`` (notebook 05)."""
+    from isodl.topology.network import isotropic_tanh_eigenvalues
+
+    r_max = check_float("r_max", r_max, minimum=0.0, strict_minimum=True)
+    if isinstance(lengths, (str, bytes)) or not isinstance(lengths, Sequence) or not lengths:
+        raise TypeError("lengths must be a non-empty sequence of intrinsic lengths o >= 0")
+    r = torch.linspace(0.0, r_max, 300, dtype=torch.float64)
+    fig, (ax0, ax1) = figure(2, width=8.0, height=3.2)
+    for i, o in enumerate(lengths):
+        o = check_float(f"lengths[{i}]", o, minimum=0.0)
+        tangential, radial = isotropic_tanh_eigenvalues(r, o)
+        rho = torch.sqrt(r * r + o)
+        colour = COLORS[i % len(COLORS)]
+        ax0.plot(r, tangential, color=colour, label=f"gain g, o = {o:g}")
+        ax0.plot(r, torch.tanh(rho) * r / torch.where(rho > 0, rho, torch.ones_like(rho)), color=colour, ls="--",
+                 label=f"output length, o = {o:g}")
+        ax1.plot(r, radial, color=colour, ls="--", label=f"radial, o = {o:g}")
+        if i == 0:
+            ax1.plot(r, tangential, color=colour, label=f"tangential (= g), o = {o:g}")
+    ax1.plot(r, 1.0 / torch.cosh(r) ** 2, color=COLORS[7], ls=":", label="elementwise tanh: sech^2")
+    ax0.set_xlabel("input length |z|")
+    ax0.set_ylabel("value")
+    ax0.set_title("Isotropic tanh: gain and output length")
+    ax0.set_ylim(0, 1.05)
+    ax0.legend(fontsize=7)
+    ax1.set_xlabel("input length |z|")
+    ax1.set_ylabel("Jacobian eigenvalue")
+    ax1.set_title("Eigenvalues stay in (0, 1]")
+    ax1.set_ylim(0, 1.05)
+    ax1.legend(fontsize=7)
+    return fig
+
+
+def plot_accuracy_curves(curves: Mapping[str, Mapping[str, np.ndarray]], *, title: str = "Test accuracy") -> Figure:
+    """One panel per data set: mean test accuracy (line) and min-max over seeds (band) per model.
+
+    ``curves[dataset][model]`` is an array ``[seeds, epochs + 1]`` (epoch 0 = untrained).
+    """
+    if not isinstance(curves, Mapping) or not curves:
+        raise TypeError("curves must be a non-empty mapping {dataset: {model: array [seeds, epochs]}}")
+    fig, axes = figure(len(curves), width=3.9 * len(curves), height=3.0)
+    axes = np.atleast_1d(axes)
+    for ax, (name, models) in zip(axes, curves.items()):
+        for i, (label, values) in enumerate(models.items()):
+            a = np.asarray(values, dtype=float)
+            if a.ndim != 2:
+                raise ValueError(f"curves[{name!r}][{label!r}] must be [seeds, epochs], got shape {a.shape}")
+            ep = np.arange(a.shape[1])
+            ax.plot(ep, a.mean(0), color=COLORS[i % len(COLORS)], label=f"{label} (mean of {a.shape[0]})")
+            ax.fill_between(ep, a.min(0), a.max(0), color=COLORS[i % len(COLORS)], alpha=0.2)
+        ax.set_title(f"{title}: {name}")
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("test accuracy")
+        ax.set_ylim(0, 1.02)
+        ax.legend(loc="lower right")
+    return fig
+
+
+def plot_spectrum_evolution(spectra: Mapping[str, np.ndarray], *, threshold: float | None = 0.95, title: str = "") -> Figure:
+    """Singular values of one layer over training, one panel per model.
+
+    ``spectra[model]`` is ``[epochs + 1, n]`` (singular values per epoch).
+    Each singular value is a thin line; the dashed line marks ``threshold``.
+    """
+    if not isinstance(spectra, Mapping) or not spectra:
+        raise TypeError("spectra must be a non-empty mapping {model: array [epochs + 1, n]}")
+    fig, axes = figure(len(spectra), width=3.9 * len(spectra), height=3.0, sharey=True)
+    axes = np.atleast_1d(axes)
+    for i, (ax, (name, values)) in enumerate(zip(axes, spectra.items())):
+        a = np.asarray(values, dtype=float)
+        if a.ndim != 2:
+            raise ValueError(f"spectra[{name!r}] must be [epochs + 1, n], got shape {a.shape}")
+        ax.plot(np.arange(a.shape[0]), a, color=COLORS[i % len(COLORS)], lw=0.8, alpha=0.7)
+        if threshold is not None:
+            ax.axhline(threshold, color=COLORS[7], ls="--", lw=1.0, label=f"threshold {threshold:g}")
+            frac = float((a[-1] <= threshold).mean())
+            ax.legend(loc="upper left", title=f"{100 * frac:.0f}% below at the end")
+        ax.set_title(f"{name}{': ' + title if title else ''}", fontsize=10)
+        ax.set_xlabel("epoch")
+        ax.set_ylabel("singular value")
+    return fig
+
+
+def plot_weight_matrices(matrices: Sequence[tuple[str, torch.Tensor]], *, ncols: int | None = None) -> Figure:
+    """Heat-maps of ``|W|`` for a list of ``(title, matrix)``, on a shared log colour scale (zeros white)."""
+    if isinstance(matrices, (str, bytes)) or not isinstance(matrices, Sequence) or not matrices:
+        raise TypeError("matrices must be a non-empty sequence of (title, matrix) pairs")
+    import matplotlib.colors as mcolors
+
+    arrays = []
+    for i, item in enumerate(matrices):
+        if not (isinstance(item, (tuple, list)) and len(item) == 2):
+            raise TypeError(f"matrices[{i}] must be a (title, matrix) pair")
+        m = item[1].detach().abs().to(torch.float64).numpy() if isinstance(item[1], torch.Tensor) else np.abs(np.asarray(item[1], dtype=float))
+        if m.ndim != 2:
+            raise ValueError(f"matrices[{i}] must be 2-D, got shape {m.shape}")
+        arrays.append((str(item[0]), m))
+    ncols = len(arrays) if ncols is None else check_int("ncols", ncols, minimum=1)
+    nrows = int(np.ceil(len(arrays) / ncols))
+    fig, axes = figure(ncols, nrows, width=2.6 * ncols + 0.8, height=2.6 * nrows)
+    axes = np.atleast_1d(axes).ravel()
+    top = max(float(m.max()) for _, m in arrays)
+    norm = mcolors.LogNorm(vmin=max(top * 1e-4, 1e-12), vmax=max(top, 1e-12))
+    image = None
+    for ax, (name, m) in zip(axes, arrays):
+        shown = np.ma.masked_where(m <= top * 1e-12, m)
+        image = ax.imshow(shown, cmap="viridis", norm=norm, interpolation="nearest")
+        ax.set_facecolor("white")
+        ax.set_title(name, fontsize=9)
+        ax.set_xlabel("input neuron")
+        ax.set_ylabel("output neuron")
+        ax.grid(False)
+    for ax in axes[len(arrays):]:
+        ax.axis("off")
+    fig.colorbar(image, ax=list(axes[: len(arrays)]), shrink=0.8, label="|weight| (white: exactly 0)")
+    return fig
+
+
+def plot_removal_error(sizes, errors: Mapping[str, Sequence[float]], *, title: str = "Removing one neuron") -> Figure:
+    """Log-log plot of the logit change against the removed singular value, one line per setting,
+    with a slope-1 guide (notebook 07)."""
+    s = np.asarray(sizes, dtype=float)
+    if s.ndim != 1 or s.size < 2 or (s <= 0).any():
+        raise ValueError("sizes must be at least two positive singular values")
+    if not isinstance(errors, Mapping) or not errors:
+        raise TypeError("errors must be a non-empty mapping {label: errors per size}")
+    fig, ax = figure(1, width=4.6, height=3.2)
+    for i, (label, values) in enumerate(errors.items()):
+        e = np.asarray(values, dtype=float)
+        if e.shape != s.shape:
+            raise ValueError(f"errors[{label!r}] must have one value per size ({s.size}), got {e.shape}")
+        ax.loglog(s, np.maximum(e, 1e-18), "o-", color=COLORS[i % len(COLORS)], label=label)
+    first = np.asarray(next(iter(errors.values())), dtype=float)
+    ax.loglog(s, first[-1] * s / s[-1], color=COLORS[7], ls=":", label="slope 1 (linear)")
+    ax.set_xlabel("removed singular value s")
+    ax.set_ylabel("largest logit change")
+    ax.set_title(title)
+    ax.legend(fontsize=8)
+    return fig
+
+
+def plot_adaptation(record: Mapping, epoch: int, *, control: Mapping | None = None, task_names: Sequence[str] | None = None) -> Figure:
+    """One step of a scheduled task adaptation (notebook 07's widget).
+
+    ``record`` comes from :func:`isodl.topology.schedules.run_task_schedule`. Left: hidden
+    widths over the epochs (a marker at ``epoch``). Middle: each hidden
+    layer's neuron strengths after epoch ``epoch``, sorted, with the buffer
+    threshold. Right: per-task test accuracy (dashed: the static ``control``).
+    """
+    n = len(record["widths"])
+    epoch = check_int("epoch", epoch, minimum=1, maximum=n)
+    i = epoch - 1
+    n_tasks = len(record["accuracy"][0])
+    names = list(task_names) if task_names is not None else [f"task {t}" for t in range(n_tasks)]
+    fig, (ax0, ax1, ax2) = figure(3, width=11.0, height=3.3)
+    epochs = np.arange(1, n + 1)
+    widths = np.array([w[1:-1] for w in record["widths"]])
+    first = np.array(record.get("initial_widths", record["widths"][0])[1:-1])
+    for k in range(widths.shape[1]):
+        ax0.plot(np.r_[0, epochs], np.r_[first[k], widths[:, k]], color=COLORS[k % len(COLORS)], label=f"hidden layer {k}")
+        ax0.plot([epoch], [widths[i, k]], "o", color=COLORS[k % len(COLORS)])
+    ax0.plot(np.r_[0, epochs], np.r_[first.sum(), widths.sum(1)], color=COLORS[7], lw=1.0, label="sum")
+    _mark_schedule(ax0, record["active"], names)
+    ax0.set_xlabel("epoch (0: initial)")
+    ax0.set_ylabel("width")
+    ax0.set_title(f"Widths after epoch {epoch}: {[int(v) for v in widths[i]]}")
+    ax0.legend(fontsize=7)
+    for k, s in enumerate(record["strengths"][i]):
+        s = np.sort(np.asarray(s))[::-1]
+        ax1.plot(np.arange(len(s)), s, "o-", ms=3, color=COLORS[k % len(COLORS)], label=f"layer {k}")
+    ax1.axhline(0.95, color=COLORS[7], ls="--", lw=1.0, label="threshold 0.95")
+    ax1.set_xlabel("neuron (sorted by strength)")
+    ax1.set_ylabel("singular value")
+    ax1.set_title(f"Neuron strengths after epoch {epoch}")
+    ax1.legend(fontsize=7)
+    acc = np.array(record["accuracy"], dtype=float)
+    for t in range(n_tasks):
+        ax2.plot(epochs, acc[:, t], color=COLORS[t % len(COLORS)], label=f"{names[t]} (adaptive)")
+        if control is not None:
+            ax2.plot(epochs, np.array(control["accuracy"], dtype=float)[:, t], color=COLORS[t % len(COLORS)], ls="--", lw=1.0,
+                     label=f"{names[t]} (static)")
+    ax2.axvline(epoch, color=COLORS[7], lw=0.8)
+    _mark_schedule(ax2, record["active"])
+    ax2.set_ylim(0, 1.02)
+    ax2.set_xlabel("epoch")
+    ax2.set_ylabel("test accuracy")
+    ax2.set_title(f"Active tasks in epoch {epoch}: {', '.join(names[t] for t in record['active'][i])}")
+    ax2.legend(fontsize=6, ncol=2, loc="lower right")
+    return fig
+
+
+def _mark_schedule(ax, active, names=None) -> None:
+    """Dotted lines between phases; with ``names``, the active tasks' initials at the top of each phase."""
+    starts = [0] + [e for e in range(1, len(active)) if active[e] != active[e - 1]]
+    for e in starts[1:]:
+        ax.axvline(e + 0.5, color="grey", ls=":", lw=0.8)
+    if names is not None:
+        for e in starts:
+            label = "+".join(str(names[t])[0] for t in active[e])
+            ax.text(e + 0.7, 1.0, label, transform=ax.get_xaxis_transform(), fontsize=7, va="top", color="grey")
+
+
+def plot_sparsity_vs_depth(depths, measured, formula, *, width: int) -> Figure:
+    """Fraction of hidden-to-hidden weights left non-zero after diagonalising alternating layers,
+    measured and predicted, against the number of hidden-to-hidden matrices (notebook 08)."""
+    d = np.asarray(depths, dtype=float)
+    m = np.asarray(measured, dtype=float)
+    f = np.asarray(formula, dtype=float)
+    if not (d.shape == m.shape == f.shape) or d.ndim != 1:
+        raise ValueError("depths, measured and formula must be 1-D and of the same length")
+    fig, ax = figure(1, width=4.8, height=3.2)
+    ax.plot(d, f, "-", color=COLORS[0], label=f"formula, width {width}")
+    ax.plot(d, m, "o", color=COLORS[1], label="counted after diagonalising")
+    ax.axhline(0.5, color=COLORS[7], ls="--", lw=1.0, label="limit 1/2")
+    ax.set_xlabel("hidden-to-hidden matrices M")
+    ax.set_ylabel("hidden-to-hidden weights non-zero")
+    ax.set_ylim(0.4, 1.02)
+    ax.set_title("Alternating diagonalisation: towards 50 %")
+    ax.legend()
+    return fig

@@ -1,0 +1,420 @@
+"""Notebooks 05-07: training drivers for isotropic networks, function-change measures, width and task schedules.
+
+Isotropic MLPs whose topology can change while the function stays put (notebooks 05-08).
+
+The network (notebook 05) has weight matrices ``W_0 ... W_(L-1)`` for widths
+``[w_0, ..., w_L]``; hidden layer ``k`` (``k = 0 ... L-2``) is the isotropic
+output of ``W_k``::
+
+    z_0 = W_0 x + b_0
+    z_k = W_k h_(k-1) + b_k + g_(k-1) psi_(k-1)             (k >= 1)
+    h_k = g_k z_k,   g_k = tanh(rho_k) / rho_k,   rho_k = sqrt(|z_k|^2 + o_k)
+    logits = W_(L-1) h_(L-2) + b_(L-1) + g_(L-2) psi_(L-2)
+
+* ``o_k >= 0`` is the *intrinsic length* of hidden layer ``k``. It enters as a
+  squared length (``sqrt(o_k)`` is the length), as in the author's reference
+  code: the course's decision 1.
+* ``psi_k`` lives in the pre-activation space of the next layer (of the logits
+  for ``k = L-2``) and is scaled by layer ``k``'s scalar gain ``g_k``: the
+  output-side twin of ``o`` (decision 2).
+
+Every method that takes a ``layer`` argument means that hidden-layer index
+``k``: ``left_partial_diagonalise(k)`` rotates the neurons of hidden layer
+``k`` (the rows of ``W_k``), ``full_diagonalise(k)`` makes the hidden-to-hidden
+matrix ``W_k`` diagonal (``1 <= k <= L-2``), ``neurogenesis(k)`` and
+``neurodegeneration(k)`` add and remove neurons of hidden layer ``k``.
+
+Structural operations (notebooks 06 and 07) accept ``optimizer=``: an SGD,
+Adam or AdamW optimiser holding the model's parameters. First moments (SGD
+momentum, Adam ``exp_avg``) are transformed exactly like the parameters,
+second moments (``exp_avg_sq``, ``max_exp_avg_sq``) by the elementwise squared
+rotation (which keeps the diagonal of the rotated second-moment matrix), new
+entries get zero moments and the step count is kept, so training simply goes
+on. Parameters keep their identity (their data is replaced), so the optimiser's
+parameter groups need no editing. Other optimisers are rejected with a
+``TypeError``.
+
+Counting (notebook 08): :func:`count_nonzero`, :func:`parameter_count`,
+:func:`expected_nonzero_reduction`, :func:`alternating_layers` and
+:func:`sparsity_limit`.
+
+Science: ``shared/science/isotropic_topologies.md`` (G. Bird, *Isotropic
+Activation Functions Enable Deindividuated Neurons and Adaptive Topologies*,
+arXiv 2602.23405).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from isodl.core.validate import check_bool, check_dtype, check_float, check_generator, check_int, check_tensor
+from isodl.topology.network import IsotropicMLP
+
+__all__ = ['train_epoch', 'predict', 'accuracy', 'function_change', 'fit_classifier', 'width_schedule', 'run_width_schedule', 'run_task_schedule']
+
+
+# --------------------------------------------------------------------------- training and metrics
+
+
+def _check_data(model, x, y):
+    x = check_tensor("x", x, ndim=2, floating=True)
+    y = check_tensor("y", y, ndim=1)
+    if x.shape[0] != y.shape[0] or x.shape[0] == 0:
+        raise ValueError(f"x and y must hold the same, non-zero number of samples, got {x.shape[0]} and {y.shape[0]}")
+    return x, y
+
+
+def train_epoch(
+    model: nn.Module,
+    optimizer: torch.optim.Optimizer,
+    x,
+    y,
+    *,
+    batch_size: int = 48,
+    generator: torch.Generator | None = None,
+    loss_fn: Callable | None = None,
+) -> float:
+    """One epoch of mini-batch training; returns the mean training loss (penalty included).
+
+    ``loss_fn(logits, y)`` defaults to cross-entropy; the model's
+    :meth:`~IsotropicMLP.penalty` (the psi decay) is added. The shuffling uses
+    ``generator`` (fix it for repeatable runs). Unlike :func:`isodl.core.train.fit`
+    this does one epoch with an optimiser you keep, so structural operations
+    can run between epochs with the same optimiser.
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    if not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
+    x, y = _check_data(model, x, y)
+    batch_size = check_int("batch_size", batch_size, minimum=1)
+    generator = check_generator(generator)
+    loss_fn = loss_fn or F.cross_entropy
+    penalty = getattr(model, "penalty", None)
+    model.train()
+    n = x.shape[0]
+    order = torch.randperm(n, generator=generator)
+    total = 0.0
+    for i in range(0, n, batch_size):
+        idx = order[i : i + batch_size]
+        optimizer.zero_grad(set_to_none=True)
+        loss = loss_fn(model(x[idx]), y[idx])
+        if penalty is not None:
+            loss = loss + penalty()
+        if not torch.isfinite(loss):
+            raise FloatingPointError(f"the training loss became {float(loss)}; lower the learning rate")
+        loss.backward()
+        optimizer.step()
+        total += float(loss.detach()) * idx.numel()
+    return total / n
+
+
+@torch.no_grad()
+def predict(model: nn.Module, x, *, batch_size: int = 4096) -> torch.Tensor:
+    """The model's logits for ``x`` (no gradient, in batches)."""
+    x = check_tensor("x", x, ndim=2, floating=True)
+    batch_size = check_int("batch_size", batch_size, minimum=1)
+    was = model.training
+    model.eval()
+    out = torch.cat([model(x[i : i + batch_size]) for i in range(0, x.shape[0], batch_size)])
+    model.train(was)
+    return out
+
+
+@torch.no_grad()
+def accuracy(model: nn.Module, x, y) -> float:
+    """Fraction of samples whose largest logit is the label."""
+    x, y = _check_data(model, x, y)
+    return float((predict(model, x).argmax(dim=-1) == y).double().mean())
+
+
+def function_change(before, after, labels=None) -> dict[str, float]:
+    """How much an operation changed a network's outputs, from logits before and after.
+
+    Returns a dict with
+
+    * ``max_relative``: ``max_i |z_i' - z_i| / |z_i|`` (the worst sample);
+    * ``eps_scaled``: ``100 * mean_i |z_i' - z_i| / |z_i|``, in percent (the paper's v2 metric);
+    * ``kl``: mean ``KL(softmax z || softmax z')`` in nats;
+    * ``argmax_agreement``: fraction of samples whose predicted class is unchanged;
+    * with ``labels``: ``accuracy_before``, ``accuracy_after`` and
+      ``delta_accuracy`` (in percentage points).
+
+    Computed in float64.
+    """
+    before = check_tensor("before", before, ndim=2, floating=True).detach().to(torch.float64)
+    after = check_tensor("after", after, ndim=2, floating=True).detach().to(torch.float64)
+    if before.shape != after.shape or before.shape[0] == 0:
+        raise ValueError(f"before and after must be logits of the same non-empty shape, got {list(before.shape)} and {list(after.shape)}")
+    diff = torch.linalg.vector_norm(after - before, dim=-1)
+    norm = torch.linalg.vector_norm(before, dim=-1).clamp_min(torch.finfo(torch.float64).tiny)
+    rel = diff / norm
+    logp = F.log_softmax(before, dim=-1)
+    logq = F.log_softmax(after, dim=-1)
+    kl = (logp.exp() * (logp - logq)).sum(dim=-1).clamp_min(0.0)
+    out = {
+        "max_relative": float(rel.max()),
+        "eps_scaled": float(100.0 * rel.mean()),
+        "kl": float(kl.mean()),
+        "argmax_agreement": float((before.argmax(-1) == after.argmax(-1)).double().mean()),
+    }
+    if labels is not None:
+        labels = check_tensor("labels", labels, ndim=1)
+        if labels.shape[0] != before.shape[0]:
+            raise ValueError(f"labels must have one entry per sample ({before.shape[0]}), got {labels.shape[0]}")
+        a0 = float((before.argmax(-1) == labels).double().mean())
+        a1 = float((after.argmax(-1) == labels).double().mean())
+        out.update(accuracy_before=a0, accuracy_after=a1, delta_accuracy=100.0 * (a1 - a0))
+    return out
+
+
+def _dataset_parts(data, dtype):
+    if hasattr(data, "x_train"):
+        parts = (data.x_train, data.y_train, data.x_test, data.y_test)
+    elif isinstance(data, (tuple, list)) and len(data) == 4:
+        parts = tuple(data)
+    else:
+        raise TypeError("data must be an isodl.core.data.Dataset or a tuple (x_train, y_train, x_test, y_test)")
+    x_tr = check_tensor("x_train", parts[0], ndim=2, floating=True).to(dtype)
+    x_te = check_tensor("x_test", parts[2], ndim=2, floating=True).to(dtype)
+    y_tr = check_tensor("y_train", parts[1], ndim=1)
+    y_te = check_tensor("y_test", parts[3], ndim=1)
+    return x_tr, y_tr, x_te, y_te
+
+
+def fit_classifier(
+    model: nn.Module,
+    data,
+    *,
+    epochs: int,
+    lr: float = 1e-3,
+    weight_decay: float = 1e-3,
+    batch_size: int = 48,
+    seed: int = 0,
+    optimizer: torch.optim.Optimizer | None = None,
+    after_epoch: Callable | None = None,
+) -> dict:
+    """Train a classifier with AdamW (the paper's defaults) and record test accuracy every epoch.
+
+    ``data`` is an :class:`isodl.core.data.Dataset` or a tuple ``(x_train,
+    y_train, x_test, y_test)``; inputs are cast to the model's dtype. The
+    mini-batch order is drawn from ``seed``, so two models trained with the
+    same seed see the same batches (paired comparisons, notebook 05).
+    ``after_epoch(epoch, model, optimizer)`` runs after each epoch's
+    evaluation and may change the model's topology with that optimiser
+    (notebook 07). Returns ``{"epoch", "train_loss", "test_accuracy",
+    "optimizer"}``: epoch 0 is the untrained model (its train loss is
+    ``nan``).
+    """
+    if not isinstance(model, nn.Module):
+        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
+    epochs = check_int("epochs", epochs, minimum=0)
+    seed = check_int("seed", seed, minimum=0)
+    dtype = next(model.parameters()).dtype
+    x_tr, y_tr, x_te, y_te = _dataset_parts(data, dtype)
+    if optimizer is None:
+        lr = check_float("lr", lr, minimum=0.0, strict_minimum=True)
+        weight_decay = check_float("weight_decay", weight_decay, minimum=0.0)
+        optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    elif not isinstance(optimizer, torch.optim.Optimizer):
+        raise TypeError(f"optimizer must be a torch.optim.Optimizer or None, got {type(optimizer).__name__}")
+    gen = torch.Generator().manual_seed(seed)
+    history = {"epoch": [0], "train_loss": [float("nan")], "test_accuracy": [accuracy(model, x_te, y_te)]}
+    for epoch in range(1, epochs + 1):
+        loss = train_epoch(model, optimizer, x_tr, y_tr, batch_size=batch_size, generator=gen)
+        history["epoch"].append(epoch)
+        history["train_loss"].append(loss)
+        history["test_accuracy"].append(accuracy(model, x_te, y_te))
+        if after_epoch is not None:
+            after_epoch(epoch, model, optimizer)
+    history["optimizer"] = optimizer
+    return history
+
+
+# --------------------------------------------------------------------------- adaptive topologies (notebook 07)
+
+
+def width_schedule(start: int, target: int, *, warmup: int, adapt: int, settle: int) -> list[int]:
+    """Hidden width at each epoch: ``start`` for ``warmup`` epochs, a linear integer ramp to
+    ``target`` over ``adapt`` epochs (``np.rint(linspace)``), then ``target`` for ``settle`` epochs."""
+    start = check_int("start", start, minimum=1)
+    target = check_int("target", target, minimum=1)
+    warmup = check_int("warmup", warmup, minimum=0)
+    adapt = check_int("adapt", adapt, minimum=1)
+    settle = check_int("settle", settle, minimum=0)
+    ramp = [int(v) for v in np.rint(np.linspace(start, target, adapt + 1))[1:]]
+    return [start] * warmup + ramp + [target] * settle
+
+
+def run_width_schedule(
+    data,
+    widths: Sequence[int],
+    schedule: Sequence[int] | Sequence[Sequence[int]],
+    *,
+    lr: float = 3e-3,
+    weight_decay: float = 1e-3,
+    batch_size: int = 48,
+    seed: int = 0,
+    dtype=torch.float32,
+) -> dict:
+    """Train an :class:`IsotropicMLP` whose hidden widths follow ``schedule`` (neuroabundance, notebook 07).
+
+    ``widths`` gives the starting network ``[w_0, h_1, ..., w_L]``;
+    ``schedule[e]`` is the hidden width (one int: every hidden layer) or
+    widths (a sequence) to use in epoch ``e``. At the start of each epoch the
+    layers are resized to the schedule, last hidden layer first (so no psi
+    entry created by an earlier layer's removal feeds a neuron removed later),
+    with the AdamW state carried. Returns per-epoch ``test_accuracy`` (after
+    the epoch), ``widths``, and for each epoch with a resize the accuracy
+    just before and just after it (``resize_epoch``, ``acc_before``, ``acc_after``).
+    """
+    seed = check_int("seed", seed, minimum=0)
+    gen = torch.Generator().manual_seed(seed)
+    model = IsotropicMLP(widths, dtype=dtype, generator=gen)
+    x_tr, y_tr, x_te, y_te = _dataset_parts(data, model.dtype)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+    out = {"test_accuracy": [], "widths": [], "resize_epoch": [], "acc_before": [], "acc_after": []}
+    for epoch, target in enumerate(schedule):
+        targets = [target] * model.n_hidden if isinstance(target, (int, np.integer)) else list(target)
+        if len(targets) != model.n_hidden:
+            raise ValueError(f"schedule[{epoch}] must give {model.n_hidden} hidden widths, got {target!r}")
+        if targets != model.widths[1:-1]:
+            before = accuracy(model, x_te, y_te)
+            for k in reversed(range(model.n_hidden)):
+                model.resize_hidden(k, targets[k], optimizer=opt, generator=gen)
+            out["resize_epoch"].append(epoch)
+            out["acc_before"].append(before)
+            out["acc_after"].append(accuracy(model, x_te, y_te))
+        train_epoch(model, opt, x_tr, y_tr, batch_size=batch_size, generator=gen)
+        out["test_accuracy"].append(accuracy(model, x_te, y_te))
+        out["widths"].append(model.widths)
+    out["model"] = model
+    return out
+
+
+def run_task_schedule(
+    tasks: Sequence,
+    schedule: Sequence[Sequence[int]],
+    hidden: Sequence[int],
+    *,
+    adapt: bool = True,
+    threshold: float = 0.95,
+    buffer: int = 3,
+    lr: float = 3e-3,
+    weight_decay: float = 1e-3,
+    batch_size: int = 128,
+    seed: int = 0,
+    dtype=torch.float32,
+) -> dict:
+    """Scheduled task adaptation (notebook 07): tasks are appended and dropped over the epochs.
+
+    ``tasks`` are classification data sets with the same number of classes
+    (:class:`isodl.core.data.Dataset` or 4-tuples); ``schedule[e]`` lists the tasks
+    active in epoch ``e``. Each attached task owns an input block (its
+    features, zeros elsewhere) and an output head. When a task becomes active
+    its block and head are appended (:meth:`IsotropicMLP.add_inputs`,
+    :meth:`~IsotropicMLP.add_outputs`: zero weights, so the other tasks'
+    logits are unchanged); when it stops being active they are removed (the
+    other tasks' inputs are zero there, so their logits are unchanged too).
+    Each epoch trains on the active tasks (cross-entropy on each sample's own
+    head, AdamW) and then, with ``adapt=True``, applies the buffer rule
+    :meth:`~IsotropicMLP.auto_adapt` (last layer first). ``adapt=False`` is the
+    static control (same initial state for the same ``seed``).
+
+    Returns a dict of per-epoch lists: ``active``, ``widths`` (after
+    adaptation), ``changes``, ``accuracy`` (per-task test accuracy after
+    adaptation, ``nan`` for detached tasks), ``acc_before``/``acc_after``
+    (mean test accuracy over the active tasks just before and after the
+    adaptation step), ``adapt_change`` (:func:`function_change` of that step
+    on the active tasks' test logits), ``attach_change`` (largest relative
+    change of continuing tasks' logits caused by attaching or detaching
+    tasks), ``strengths`` (neuron strengths per hidden layer) and ``psi_norm``;
+    plus the final ``model``.
+    """
+    if isinstance(tasks, (str, bytes)) or not isinstance(tasks, Sequence) or not tasks:
+        raise TypeError("tasks must be a non-empty sequence of data sets")
+    adapt = check_bool("adapt", adapt)
+    seed = check_int("seed", seed, minimum=0)
+    dtype = check_dtype(dtype)
+    parts = [_dataset_parts(t, dtype) for t in tasks]
+    n_classes = {int(max(int(p[1].max()), int(p[3].max()))) + 1 for p in parts}
+    if len(n_classes) != 1:
+        raise ValueError(f"every task must have the same number of classes, got {sorted(n_classes)}")
+    c = n_classes.pop()
+    dims = [p[0].shape[1] for p in parts]
+    sched = []
+    for e, active in enumerate(schedule):
+        active = [check_int(f"schedule[{e}] entry", t, minimum=0, maximum=len(tasks) - 1) for t in active]
+        if not active or len(set(active)) != len(active):
+            raise ValueError(f"schedule[{e}] must list at least one task, without repeats, got {active}")
+        sched.append(active)
+    if not sched:
+        raise ValueError("schedule must have at least one epoch")
+    hidden = [check_int(f"hidden[{i}]", h, minimum=1) for i, h in enumerate(hidden)]
+    gen = torch.Generator().manual_seed(seed)
+    attached = list(sched[0])
+    model = IsotropicMLP([sum(dims[t] for t in attached)] + hidden + [c * len(attached)], dtype=dtype, generator=gen)
+    opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
+
+    def embed(t: int, split: int):
+        x, y = parts[t][split], parts[t][split + 1]
+        slot = attached.index(t)
+        offset = sum(dims[u] for u in attached[:slot])
+        full = x.new_zeros(x.shape[0], sum(dims[u] for u in attached))
+        full[:, offset : offset + dims[t]] = x
+        return full, y + c * slot
+
+    def head_logits(ts):
+        outs = []
+        for t in ts:
+            x, y = embed(t, 2)
+            slot = attached.index(t)
+            outs.append(predict(model, x)[:, c * slot : c * (slot + 1)])
+        return torch.cat(outs)
+
+    def task_accuracy(t):
+        x, y = embed(t, 2)
+        return float((predict(model, x).view(-1, len(attached), c).argmax(-1)[:, attached.index(t)] == y % c).double().mean())
+
+    def loss_fn(logits, y):
+        heads = logits.view(logits.shape[0], -1, c)[torch.arange(y.shape[0]), y // c]
+        return F.cross_entropy(heads, y % c)
+
+    rec = {k: [] for k in ("active", "widths", "changes", "accuracy", "acc_before", "acc_after", "adapt_change", "attach_change", "strengths", "psi_norm")}
+    rec["initial_widths"] = model.widths
+    for active in sched:
+        continuing = [t for t in attached if t in active]
+        before = head_logits(continuing) if continuing else None
+        for t in [t for t in attached if t not in active]:
+            slot = attached.index(t)
+            offset = sum(dims[u] for u in attached[:slot])
+            model.remove_inputs(list(range(offset, offset + dims[t])), optimizer=opt)
+            model.remove_outputs(list(range(c * slot, c * (slot + 1))), optimizer=opt)
+            attached.remove(t)
+        for t in [t for t in active if t not in attached]:
+            model.add_inputs(dims[t], optimizer=opt)
+            model.add_outputs(c, optimizer=opt)
+            attached.append(t)
+        rec["attach_change"].append(
+            function_change(before, head_logits(continuing))["max_relative"] if continuing else 0.0
+        )
+        xs, ys = zip(*(embed(t, 0) for t in active))
+        train_epoch(model, opt, torch.cat(xs), torch.cat(ys), batch_size=batch_size, generator=gen, loss_fn=loss_fn)
+        before = head_logits(active)
+        rec["acc_before"].append(float(np.mean([task_accuracy(t) for t in active])))
+        changes = model.auto_adapt(threshold, buffer, optimizer=opt, generator=gen) if adapt else {}
+        rec["adapt_change"].append(function_change(before, head_logits(active)))
+        rec["acc_after"].append(float(np.mean([task_accuracy(t) for t in active])))
+        rec["active"].append(list(active))
+        rec["widths"].append(model.widths)
+        rec["changes"].append(changes)
+        rec["accuracy"].append([task_accuracy(t) if t in attached else float("nan") for t in range(len(tasks))])
+        rec["strengths"].append([model.neuron_strengths(k).numpy() for k in range(model.n_hidden)])
+        rec["psi_norm"].append(float(sum(float((p.detach() ** 2).sum()) for p in model.psis) ** 0.5))
+    rec["model"] = model
+    return rec

@@ -1,0 +1,179 @@
+"""Notebook 08: exact non-zero counts after diagonalising alternating layers.
+
+Isotropic MLPs whose topology can change while the function stays put (notebooks 05-08).
+
+The network (notebook 05) has weight matrices ``W_0 ... W_(L-1)`` for widths
+``[w_0, ..., w_L]``; hidden layer ``k`` (``k = 0 ... L-2``) is the isotropic
+output of ``W_k``::
+
+    z_0 = W_0 x + b_0
+    z_k = W_k h_(k-1) + b_k + g_(k-1) psi_(k-1)             (k >= 1)
+    h_k = g_k z_k,   g_k = tanh(rho_k) / rho_k,   rho_k = sqrt(|z_k|^2 + o_k)
+    logits = W_(L-1) h_(L-2) + b_(L-1) + g_(L-2) psi_(L-2)
+
+* ``o_k >= 0`` is the *intrinsic length* of hidden layer ``k``. It enters as a
+  squared length (``sqrt(o_k)`` is the length), as in the author's reference
+  code: the course's decision 1.
+* ``psi_k`` lives in the pre-activation space of the next layer (of the logits
+  for ``k = L-2``) and is scaled by layer ``k``'s scalar gain ``g_k``: the
+  output-side twin of ``o`` (decision 2).
+
+Every method that takes a ``layer`` argument means that hidden-layer index
+``k``: ``left_partial_diagonalise(k)`` rotates the neurons of hidden layer
+``k`` (the rows of ``W_k``), ``full_diagonalise(k)`` makes the hidden-to-hidden
+matrix ``W_k`` diagonal (``1 <= k <= L-2``), ``neurogenesis(k)`` and
+``neurodegeneration(k)`` add and remove neurons of hidden layer ``k``.
+
+Structural operations (notebooks 06 and 07) accept ``optimizer=``: an SGD,
+Adam or AdamW optimiser holding the model's parameters. First moments (SGD
+momentum, Adam ``exp_avg``) are transformed exactly like the parameters,
+second moments (``exp_avg_sq``, ``max_exp_avg_sq``) by the elementwise squared
+rotation (which keeps the diagonal of the rotated second-moment matrix), new
+entries get zero moments and the step count is kept, so training simply goes
+on. Parameters keep their identity (their data is replaced), so the optimiser's
+parameter groups need no editing. Other optimisers are rejected with a
+``TypeError``.
+
+Counting (notebook 08): :func:`count_nonzero`, :func:`parameter_count`,
+:func:`expected_nonzero_reduction`, :func:`alternating_layers` and
+:func:`sparsity_limit`.
+
+Science: ``shared/science/isotropic_topologies.md`` (G. Bird, *Isotropic
+Activation Functions Enable Deindividuated Neurons and Adaptive Topologies*,
+arXiv 2602.23405).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+import torch
+
+from isodl.core.validate import check_choice, check_float, check_int, check_tensor
+from isodl.topology.network import (
+    INTRINSIC_LENGTH_MODES,
+    PSI_MODES,
+    IsotropicMLP,
+    OrthogonalMLP,
+    check_layer_models,
+    check_network_widths,
+)
+
+__all__ = ['alternating_layers', 'parameter_count', 'expected_nonzero_reduction', 'sparsity_limit', 'count_nonzero', 'offdiagonal_fraction']
+
+
+# --------------------------------------------------------------------------- counting (notebook 08)
+
+
+def _widths_of(widths_or_model) -> list[int]:
+    if isinstance(widths_or_model, OrthogonalMLP):
+        return widths_or_model.widths
+    return check_network_widths(widths_or_model)
+
+
+def alternating_layers(widths) -> list[int]:
+    """The hidden-to-hidden layers ``1, 3, 5, ... <= L-2`` that can be fully diagonalised together.
+
+    ``widths`` is ``[w_0, ..., w_L]`` or a model. Adjacent layers cannot both
+    stay diagonal (diagonalising ``k+1`` rotates the output side of ``W_k``).
+    """
+    widths = _widths_of(widths)
+    return list(range(1, len(widths) - 2, 2))
+
+
+def parameter_count(widths, *, intrinsic_length: str = "trainable", psi: str = "trainable+decay") -> dict[str, int]:
+    """The number of entries of an :class:`IsotropicMLP` with these widths, by kind.
+
+    ``weights`` (sum of ``w_(k+1) w_k``), ``biases``, ``psi`` (``psi_k`` has
+    ``w_(k+2)`` entries; none unless psi is stored), ``o`` (one per hidden
+    layer unless ``intrinsic_length='none'``) and ``total``.
+    """
+    widths = _widths_of(widths)
+    o_mode = check_choice("intrinsic_length", intrinsic_length, INTRINSIC_LENGTH_MODES)
+    psi_mode = check_choice("psi", psi, PSI_MODES)
+    n_hidden = len(widths) - 2
+    counts = {
+        "weights": sum(a * b for a, b in zip(widths[:-1], widths[1:])),
+        "biases": sum(widths[1:]),
+        "psi": sum(widths[2:]) if psi_mode in ("constant", "trainable", "trainable+decay") else 0,
+        "o": n_hidden if o_mode != "none" else 0,
+    }
+    counts["total"] = sum(counts.values())
+    return counts
+
+
+def expected_nonzero_reduction(widths, layers: Sequence[int] | None = None) -> int:
+    """Exact drop in the number of non-zero weights when the layers ``layers`` are fully diagonalised.
+
+    A dense ``n_out x n_in`` matrix becomes rectangular-diagonal with
+    ``min(n_out, n_in)`` non-zeros, so each layer saves ``n_out n_in -
+    min(n_out, n_in)`` (``n^2 - n`` for a square one). Defaults to
+    :func:`alternating_layers`. Assumes the dense matrices had no exact zeros.
+    """
+    widths = _widths_of(widths)
+    if layers is None:
+        layers = alternating_layers(widths)
+    if isinstance(layers, (str, bytes)) or not isinstance(layers, Sequence):
+        raise TypeError(f"layers must be a sequence of hidden-to-hidden layer indices, got {layers!r}")
+    n_matrices = len(widths) - 1
+    total = 0
+    seen = set()
+    for i, k in enumerate(layers):
+        k = check_int(f"layers[{i}]", k, minimum=1, maximum=n_matrices - 2)
+        if k in seen:
+            raise ValueError(f"layers must not repeat, got {list(layers)}")
+        if k - 1 in seen or k + 1 in seen:
+            raise ValueError(f"layers {k - 1 if k - 1 in seen else k + 1} and {k} are adjacent: they cannot both be diagonal")
+        seen.add(k)
+        n_in, n_out = widths[k], widths[k + 1]
+        total += n_out * n_in - min(n_out, n_in)
+    return total
+
+
+def sparsity_limit(n_matrices: int, width: int | None = None) -> float:
+    """Fraction of hidden-to-hidden weights left non-zero after diagonalising every other one of ``M`` matrices.
+
+    ``(ceil(M/2) n^2 + floor(M/2) n) / (M n^2)``; with ``width=None`` the
+    ``n -> infinity`` limit ``ceil(M/2) / M``. Tends to 1/2 as ``M`` grows.
+    """
+    m = check_int("n_matrices", n_matrices, minimum=1)
+    dense, diagonal = (m + 1) // 2, m // 2
+    if width is None:
+        return dense / m
+    n = check_int("width", width, minimum=1)
+    return (dense * n * n + diagonal * n) / (m * n * n)
+
+
+@torch.no_grad()
+def count_nonzero(model, tol: float = 0.0) -> dict[str, int]:
+    """Count the entries of a model with ``|value| > tol``, by kind (``weights``, ``biases``, ``psi``, ``o``, ``total``).
+
+    ``tol=0`` counts exact non-zeros (the exact sparsification claim);
+    the paper's Experiment 5 uses ``tol=1e-4``. ``o`` counts the intrinsic
+    lengths themselves (``exp(lambda)`` when trainable).
+    """
+    check_layer_models(model)
+    tol = check_float("tol", tol, minimum=0.0)
+
+    def nz(tensors) -> int:
+        return int(sum(int((t.detach().abs() > tol).sum()) for t in tensors))
+
+    counts = {"weights": nz(model.weights), "biases": nz(model.biases), "psi": 0, "o": 0}
+    if isinstance(model, IsotropicMLP):
+        counts["psi"] = nz(model.psis) if model.has_psi else 0
+        if model.o_mode != "none":
+            counts["o"] = nz([model._o(k).reshape(1) for k in range(model.n_hidden)])
+    counts["total"] = sum(counts.values())
+    return counts
+
+
+def offdiagonal_fraction(matrix) -> float:
+    """``|off-diagonal part|_F / |matrix|_F``: 0 for a (rectangular-)diagonal matrix, near 1 for a dense one."""
+    m = check_tensor("matrix", matrix, ndim=2, floating=True).detach().to(torch.float64)
+    total = float(torch.linalg.matrix_norm(m))
+    if total == 0.0:
+        return 0.0
+    r = min(m.shape)
+    off = m.clone()
+    off[torch.arange(r), torch.arange(r)] = 0.0
+    return float(torch.linalg.matrix_norm(off)) / total

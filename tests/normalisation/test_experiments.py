@@ -1,0 +1,228 @@
+"""Tests of isodl.normalisation.experiments: models, the SGD loop, the comparison and batch-size machinery, the control layer."""
+from __future__ import annotations
+
+import matplotlib
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from isodl.core import data
+from isodl.normalisation import divergence, layers
+from isodl.normalisation import plots as norm_plots
+from isodl.normalisation import experiments as nc
+
+F64 = torch.float64
+WIDTHS = [6, 16, 16, 3]
+
+
+@pytest.fixture(scope="module")
+def blobs():
+    ds = data.gaussian_blobs(n_samples=400, n_features=6, n_classes=3, spread=1.5, seed=0)
+    return nc.split_data(ds, n_val=60, seed=0)
+
+
+# --------------------------------------------------------------------------- models
+
+
+def test_build_mlp_placements():
+    kinds = {
+        "none": [nn.Linear, nn.ReLU, nn.Linear, nn.ReLU, nn.Linear],
+        "batchnorm": [nn.Linear, nn.BatchNorm1d, nn.ReLU, nn.Linear, nn.BatchNorm1d, nn.ReLU, nn.Linear],
+        "layernorm": [nn.Linear, nn.LayerNorm, nn.ReLU, nn.Linear, nn.LayerNorm, nn.ReLU, nn.Linear],
+        "rmsnorm": [nn.Linear, layers.RMSNorm, nn.ReLU, nn.Linear, layers.RMSNorm, nn.ReLU, nn.Linear],
+        "l2": [layers.L2Norm, nn.Linear, nn.ReLU, layers.L2Norm, nn.Linear, nn.ReLU, layers.L2Norm, nn.Linear],
+        "affine_like": [layers.AffineLike, nn.ReLU, layers.AffineLike, nn.ReLU, layers.AffineLike],
+        "rescaled_grad": [nc.RescaledGradLinear, nn.ReLU, nc.RescaledGradLinear, nn.ReLU, nc.RescaledGradLinear],
+    }
+    assert set(kinds) == set(nc.ALL_METHODS)
+    for method, expected in kinds.items():
+        model = nc.build_mlp(method, WIDTHS)
+        assert [type(m) for m in model] == expected, method
+        assert model(torch.randn(5, 6)).shape == (5, 3)
+        assert isinstance(nc.first_affine(model), (nn.Linear, layers.AffineLike))
+    torch.manual_seed(0)
+    l2 = nc.build_mlp("l2", [64, 256, 3]).requires_grad_(False)
+    assert abs(float(l2[1].weight.std()) - 1) < 0.03 and float(l2[1].bias.abs().max()) == 0
+    assert nc.build_mlp("affine_like", WIDTHS, init="linear")[0].init == "linear"
+
+
+def test_rescaled_grad_linear_forward_backward_and_one_step():
+    torch.manual_seed(0)
+    layer = nc.RescaledGradLinear(5, 3).to(F64)
+    plain = nn.Linear(5, 3).to(F64)
+    plain.load_state_dict(layer.state_dict())
+    x = torch.randn(4, 5, dtype=F64) * torch.tensor([0.1, 1, 3, 10], dtype=F64)[:, None]
+    x1, x2 = x.clone().requires_grad_(), x.clone().requires_grad_()
+    g = torch.randn(4, 3, dtype=F64)
+    (layer(x1) * g).sum().backward()
+    (plain(x2) * g).sum().backward()
+    torch.testing.assert_close(layer(x), plain(x))
+    torch.testing.assert_close(x1.grad, x2.grad)  # the true gradient flows back
+    scale = 1 / ((x * x).sum(1, keepdim=True) + 1)
+    torch.testing.assert_close(layer.weight.grad, (g * scale).T @ x)
+    torch.testing.assert_close(layer.bias.grad, (g * scale).sum(0))
+    step = divergence.one_step(layer, x, lr=0.3)
+    torch.testing.assert_close(step.ratio, torch.ones(4, dtype=F64), rtol=0, atol=1e-10)
+
+
+def test_effective_step_ratios_at_batch_size_one():
+    torch.manual_seed(0)
+    x = torch.randn(50, 6, dtype=F64) * 2
+    y = torch.randint(0, 3, (50,))
+    expected = {"affine_like": 1.0, "l2": 2.0, "rescaled_grad": 1.0}
+    for method, value in expected.items():
+        model = nc.build_mlp(method, WIDTHS).to(F64)
+        r = nc.effective_step_ratios(model, x, y, lr=0.1, batch_size=1, n_batches=6)
+        assert r.shape == (6,) and np.allclose(r, value, rtol=0, atol=1e-10), method
+    model = nc.build_mlp("none", WIDTHS).to(F64)
+    r = nc.effective_step_ratios(model, x, y, lr=0.1, batch_size=1, n_batches=6, seed=3)
+    gen = torch.Generator().manual_seed(3)
+    idx = [int(torch.randperm(50, generator=gen)[0]) for _ in range(6)]
+    assert np.allclose(r, layers.affine_factor(x[idx]).numpy(), rtol=1e-12, atol=1e-10)
+    # Larger batches spread the affine-like ratios around 1; the model is not changed.
+    model = nc.build_mlp("affine_like", WIDTHS).to(F64)
+    before = [p.clone() for p in model.parameters()]
+    r = nc.effective_step_ratios(model, x, y, lr=0.1, batch_size=16, n_batches=2)
+    assert r.shape == (32,) and r.std() > 0.01
+    assert all(torch.equal(a, b) for a, b in zip(before, model.parameters()))
+    bn = nc.build_mlp("batchnorm", WIDTHS).to(F64)
+    assert nc.effective_step_ratios(bn, x, y, lr=0.1, batch_size=8, n_batches=1).shape == (8,)
+
+
+# --------------------------------------------------------------------------- training
+
+
+def test_split_and_steps():
+    ds = data.gaussian_blobs(n_samples=200, n_features=4, seed=1)
+    sp = nc.split_data(ds, n_val=30, seed=2)
+    assert sp.x_val.shape[0] == 30 and sp.x_train.shape[0] == ds.n_train - 30
+    assert torch.equal(sp.x_test, ds.x_test)
+    rows = {tuple(r.tolist()) for r in ds.x_train}
+    assert {tuple(r.tolist()) for r in torch.cat([sp.x_train, sp.x_val])} == rows
+    assert nc.steps_for_epochs(100, 32, 3) == 12
+    assert torch.equal(sp.scaled(2.0).x_test, 2 * sp.x_test)
+    assert "Split(train=" in repr(sp)
+
+
+def test_train_run_learns_is_repeatable_and_leaves_global_rng(blobs):
+    state = torch.random.get_rng_state()
+    rows = [nc.train_run(m, blobs, lr=lr, batch_size=16, steps=150, seed=1, widths=WIDTHS)
+            for m, lr in (("none", 0.1), ("batchnorm", 0.1), ("affine_like", 2.0))]
+    assert torch.equal(state, torch.random.get_rng_state())
+    for r in rows:
+        assert r["test_accuracy"] > 0.7 and r["val_accuracy"] > 0.7 and not r["diverged"], r
+    again = nc.train_run("affine_like", blobs, lr=2.0, batch_size=16, steps=150, seed=1, widths=WIDTHS)
+    assert again["test_accuracy"] == rows[2]["test_accuracy"] and again["train_loss"] == rows[2]["train_loss"]
+    blown = nc.train_run("none", blobs.scaled(100.0), lr=50.0, batch_size=16, steps=100, seed=0, widths=WIDTHS)
+    assert blown["diverged"] and blown["test_accuracy"] == 0.0
+    kept = nc.train_run("l2", blobs, lr=1.0, batch_size=16, steps=5, seed=0, widths=WIDTHS, return_model=True)
+    assert isinstance(kept["model"], nn.Sequential)
+
+
+def test_compare_and_summarise(blobs):
+    grid = {"none": [0.01, 0.2], "affine_like": [0.5, 4.0]}
+    rows = nc.compare_methods(blobs, grid, seeds=[0, 1], epochs=1, batch_size=32, widths=WIDTHS)
+    assert len(rows) == 8 and {r["steps"] for r in rows} == {nc.steps_for_epochs(blobs.x_train.shape[0], 32, 1)}
+    summary = nc.summarise(rows)
+    assert len(summary) == 4 and all(r["n"] == 2 for r in summary)
+    for method in grid:
+        mine = [r for r in summary if r["method"] == method]
+        best = [r for r in mine if r["best"]]
+        assert len(best) == 1 and best[0]["val_mean"] == max(r["val_mean"] for r in mine)
+    assert set(nc.best_lrs(summary)) == set(grid)
+    table = nc.markdown_table(summary, ["method", "lr", "test_mean"], formats={"test_mean": ".3f"})
+    assert table.splitlines()[0] == "| method | lr | test_mean |" and len(table.splitlines()) == 6
+    fig = norm_plots.plot_lr_sweep(summary)
+    assert isinstance(fig, matplotlib.figure.Figure) and all(ax.get_title() for ax in fig.axes)
+
+
+def test_batch_size_sweep_protocols_and_slopes(blobs):
+    lrs = {"batchnorm": 0.1, "affine_like": 2.0}
+    rows = nc.batch_size_sweep(blobs, lrs, [1, 4, 16], seeds=[0], steps=20, widths=WIDTHS)
+    assert {(r["method"], r["batch_size"]) for r in rows} == {("batchnorm", 4), ("batchnorm", 16), ("affine_like", 1),
+                                                           ("affine_like", 4), ("affine_like", 16)}
+    assert {r["steps"] for r in rows} == {20} and {r["protocol"] for r in rows} == {"steps"}
+    by_epochs = nc.batch_size_sweep(blobs, {"none": 0.1}, [4, 16], seeds=[0], epochs=1, widths=WIDTHS)
+    n = blobs.x_train.shape[0]
+    assert [r["steps"] for r in by_epochs] == [nc.steps_for_epochs(n, 4, 1), nc.steps_for_epochs(n, 16, 1)]
+    table = nc.batch_size_table(rows)
+    assert len(table) == 5 and all(r["n"] == 1 for r in table)
+    fake = [{"method": "m", "seed": s, "batch_size": b, "test_accuracy": 0.9 - 0.05 * np.log2(b) + 0.01 * s}
+            for s in (0, 1) for b in (1, 4, 16)]
+    slopes = nc.batch_size_slopes(fake)
+    assert abs(slopes["m"]["mean"] + 0.05) < 1e-12 and slopes["m"]["n"] == 2 and slopes["m"]["sd"] < 1e-12
+    fig = norm_plots.plot_batch_size(table, {"affine-like": [1.0, 0.5, 0.2]}, [1, 4, 16], table_epochs=nc.batch_size_table(by_epochs))
+    assert isinstance(fig, matplotlib.figure.Figure) and all(ax.get_xlabel() for ax in fig.axes)
+
+
+def test_other_figures():
+    fig = norm_plots.plot_effective_steps({"none": {1: np.array([5.0, 9.0]), 16: np.array([3.0, 7.0])},
+                                   "affine_like": {1: np.array([1.0, 1.0]), 16: np.array([0.5, 2.0])}})
+    assert len(fig.axes) == 2
+    rows = [{"method": m, "input_scale": c, "test_accuracy": 0.5} for m in ("none", "l2") for c in (0.1, 1.0, 10.0)]
+    assert isinstance(norm_plots.plot_scale_ablation(rows), matplotlib.figure.Figure)
+
+
+# --------------------------------------------------------------------------- bad input
+
+
+def test_bad_input_raises_clear_errors(blobs):
+    with pytest.raises(ValueError, match="unknown method"):
+        nc.build_mlp("groupnorm")
+    with pytest.raises(TypeError, match="widths"):
+        nc.build_mlp("none", 40)
+    with pytest.raises(ValueError, match="init can only be chosen"):
+        nc.build_mlp("none", WIDTHS, init="linear")
+    with pytest.raises(ValueError, match="6 features"):
+        nc.RescaledGradLinear(6, 2)(torch.randn(3, 5))
+    with pytest.raises(TypeError, match="Dataset"):
+        nc.split_data((1, 2))
+    with pytest.raises(TypeError, match="split must be"):
+        nc.train_run("none", "data", lr=0.1, batch_size=4, steps=1)
+    with pytest.raises(ValueError, match="batch_size must be >= 2"):
+        nc.train_run("batchnorm", blobs, lr=0.1, batch_size=1, steps=1, widths=WIDTHS)
+    with pytest.raises(ValueError, match="widths\\[0\\]"):
+        nc.train_run("none", blobs, lr=0.1, batch_size=4, steps=1, widths=[5, 3])
+    with pytest.raises(ValueError, match="exactly one of steps"):
+        nc.batch_size_sweep(blobs, {"none": 0.1}, [4], seeds=[0])
+    with pytest.raises(TypeError, match="seeds"):
+        nc.batch_size_sweep(blobs, {"none": 0.1}, [4], seeds=0, steps=1)
+    with pytest.raises(TypeError, match="lr_grid"):
+        nc.compare_methods(blobs, {"none": 0.1}, seeds=[0], epochs=1)
+    with pytest.raises(ValueError, match="lr must be > 0"):
+        nc.train_sgd(nn.Linear(6, 3), blobs.x_train, blobs.y_train, lr=-1.0, batch_size=4, steps=1)
+    with pytest.raises(ValueError, match="same number of samples"):
+        nc.train_sgd(nn.Linear(6, 3), blobs.x_train, blobs.y_train[:5], lr=0.1, batch_size=4, steps=1)
+    with pytest.raises(ValueError, match="no nn.Linear"):
+        nc.first_affine(nn.ReLU())
+    with pytest.raises(ValueError, match="headers"):
+        nc.markdown_table([{"a": 1}], ["a"], headers=["a", "b"])
+
+
+def test_activation_spread_and_scale_ablation(blobs):
+    torch.manual_seed(0)
+    x = torch.randn(200, 40)
+    normal = nc.activation_spread(nc.build_mlp("affine_like", [40, 128, 128, 128, 10]), x)
+    linear = nc.activation_spread(nc.build_mlp("affine_like", [40, 128, 128, 128, 10], init="linear"), x)
+    assert len(normal) == len(linear) == 4
+    assert all(0.4 < v < 1.5 for v in normal), normal
+    assert linear[-1] < 0.02 * normal[-1] and linear == sorted(linear, reverse=True), linear
+    shifted = nn.Sequential(nn.Linear(40, 3))
+    with torch.no_grad():
+        shifted[0].bias.fill_(100.0)
+    assert nc.activation_spread(shifted, x)[0] < 10, "a constant offset is not spread"
+    with pytest.raises(ValueError, match="at least 2 samples"):
+        nc.activation_spread(shifted, x[:1])
+    l2 = nc.build_mlp("l2", [40, 16, 8, 3])
+    inputs = nc.affine_inputs(l2, x)
+    assert [tuple(a.shape) for a in inputs] == [(200, 40), (200, 16), (200, 8)]
+    assert torch.allclose(inputs[1].norm(dim=1), torch.ones(200))
+    assert torch.equal(nc.affine_inputs(nc.build_mlp("none", [40, 3]), x)[0], x)
+    rows = nc.compare_methods(blobs, {"l2": [1.0]}, seeds=[0], epochs=1, batch_size=16, widths=WIDTHS)
+    abl = nc.scale_ablation(blobs, {"l2": 1.0}, [0.1, 1.0], seeds=[0], epochs=1, batch_size=16, widths=WIDTHS, reuse=rows)
+    assert [r["input_scale"] for r in abl] == [0.1, 1.0]
+    assert abl[1]["seconds"] == rows[0]["seconds"], "the c = 1 run is reused, not retrained"
+    assert abs(abl[0]["test_accuracy"] - abl[1]["test_accuracy"]) < 0.05, "L2 pre-normalisation ignores the input scale"
+    with pytest.raises(TypeError, match="scales"):
+        nc.scale_ablation(blobs, {"l2": 1.0}, 2.0, seeds=[0], epochs=1)
