@@ -14,11 +14,12 @@ HEADLESS := ISODL_HEADLESS=1 OMP_NUM_THREADS=1 MPLBACKEND=module://matplotlib_in
 # with floats, addresses and timings sanitised; a cell times out after 600 s (a guard against hangs; budgets are reported by make course).
 NBVAL_ARGS := --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=600 --nbval-kernel-name=python3
 
-.PHONY: help setup lab test test-lib test-notebooks test-browser course execute student clean
+.PHONY: help setup lab lint format test test-lib test-notebooks test-browser course execute student clean
 
 help:
 	@echo "make lab       set up .venv and open JupyterLab on notebooks/"
-	@echo "make test      set up .venv and run the whole test suite"
+	@echo "make test      set up .venv and run the whole test suite (ruff lint and format check included)"
+	@echo "make format    apply ruff format and ruff check --fix"
 	@echo "make test-browser  run every notebook in JupyterLab in headless Chromium (needs /usr/bin/chromium)"
 	@echo "make course    execute every notebook into build/course, write build/runtimes.md"
 	@echo "make student   write student copies (solutions removed) to build/student/"
@@ -38,8 +39,20 @@ LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root,)
 lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(LAB_ARGS)
 
-test: $(STAMP)
+# The code the linter and formatter look at (notebooks are checked by nbval, not ruff).
+LINT_PATHS := lib tools tests scripts benchmarks
+
+test: $(STAMP) lint
 	$(HEADLESS) $(BIN)/python -m pytest tests notebooks --ignore=tests/browser $(NBVAL_ARGS)
+
+# ruff (pinned in requirements.txt), configured in pyproject.toml; part of make test.
+lint: $(STAMP)
+	$(BIN)/ruff check $(LINT_PATHS)
+	$(BIN)/ruff format --check $(LINT_PATHS)
+
+format: $(STAMP)
+	$(BIN)/ruff format $(LINT_PATHS)
+	$(BIN)/ruff check --fix $(LINT_PATHS)
 
 test-lib: $(STAMP)
 	$(HEADLESS) $(BIN)/python -m pytest tests -m "not notebooks"

@@ -19,6 +19,7 @@ threads, the multi-threaded kernels of forward sensitivity slow down sharply
 whenever another process holds a core, so on a shared machine single-threaded
 timings are the reproducible ones (n = 64 is then about 1.6x slower).
 """
+
 from __future__ import annotations
 
 import time

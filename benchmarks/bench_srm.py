@@ -24,6 +24,7 @@ for comparison.
     python benchmarks/bench_srm.py            # about 1 minute on 2 cores
     python benchmarks/bench_srm.py --quick    # fewer repeats
 """
+
 from __future__ import annotations
 
 import argparse
@@ -61,14 +62,18 @@ def against_reference(repeats: int) -> None:
     spotlight_resonance(acts, basis, eps, n_angles, "perm")  # warm-up
     rows = [("rotation matrices (reference)", t_ref, ref)]
     for method in ("dense", "arcs"):
-        t, res = _median_time(lambda m=method: spotlight_resonance(acts, basis, eps, n_angles, "perm", method=m), repeats)
+        t, res = _median_time(
+            lambda m=method: spotlight_resonance(acts, basis, eps, n_angles, "perm", method=m), repeats
+        )
         rows.append((f"isodl.symmetry.srm, method={method!r}", t, res))
     print(f"   {'implementation':<32} {'seconds':>9} {'speed-up':>9}  identical values")
     for name, t, res in rows:
         same = bool(torch.equal(res.values, ref.values))
         print(f"   {name:<32} {t:>9.4f} {t_ref / t:>8.0f}x  {same}")
         if not same:
-            raise SystemExit(f"{name} disagrees with the reference: largest difference {(res.values - ref.values).abs().max():.3g}")
+            raise SystemExit(
+                f"{name} disagrees with the reference: largest difference {(res.values - ref.values).abs().max():.3g}"
+            )
     best = t_ref / rows[-1][1]
     print(f"   goal >= 100x for the library's default (arcs): {'met' if best >= 100 else 'NOT met'} ({best:.0f}x)\n")
 
@@ -86,14 +91,25 @@ def _child(threads: int) -> None:
     res = spotlight_resonance(acts, basis, 0.3, 360, "perm")
     t_srm = time.perf_counter() - start
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
-    print(json.dumps({
-        "threads": threads, "basis_s": t_basis, "srm_s": t_srm, "planes": int(res.values.shape[0]),
-        "rss_before_mb": before / 1024, "peak_mb": peak / 1024, "mean": float(res.values.mean()),
-    }))
+    print(
+        json.dumps(
+            {
+                "threads": threads,
+                "basis_s": t_basis,
+                "srm_s": t_srm,
+                "planes": int(res.values.shape[0]),
+                "rss_before_mb": before / 1024,
+                "peak_mb": peak / 1024,
+                "mean": float(res.values.mean()),
+            }
+        )
+    )
 
 
 def large_basis(threads_list: list[int]) -> None:
-    print("2. n = 64, Thomson basis K = 64 (4,032 planes, PERM), N = 2,000, A = 360, epsilon = 0.3 (library alone, fresh process)")
+    print(
+        "2. n = 64, Thomson basis K = 64 (4,032 planes, PERM), N = 2,000, A = 360, epsilon = 0.3 (library alone, fresh process)"
+    )
     for threads in threads_list:
         out = subprocess.run(
             [sys.executable, __file__, "--child", str(threads)], capture_output=True, text=True, check=True

@@ -36,6 +36,7 @@ are the reproducible ones.
     python benchmarks/bench_topology.py --quick    # fewer repeats
     ISODL_THREADS=1 python benchmarks/bench_topology.py
 """
+
 from __future__ import annotations
 
 import argparse
@@ -120,7 +121,9 @@ def ops_vs_epoch_paper_shape(repeats: int, sample_steps: int) -> None:
     print(
         f"2a. paper's E0 shape at width 512: widths {widths}, {n_train:,} samples, batch {batch} ({steps} steps/epoch), AdamW"
     )
-    print(f"    epoch = median step ({1e3 * statistics.median(step_samples):.1f} ms over {len(step_samples)} steps) x {steps} = {epoch:.1f} s")
+    print(
+        f"    epoch = median step ({1e3 * statistics.median(step_samples):.1f} ms over {len(step_samples)} steps) x {steps} = {epoch:.1f} s"
+    )
     _report_ops({k: statistics.median(v) for k, v in op_samples.items()}, epoch)
 
 
@@ -148,7 +151,9 @@ def ops_vs_epoch_course(repeats: int) -> None:
 def _report_ops(ops: dict[str, float], epoch: float) -> None:
     for k, v in ops.items():
         share = 100 * v / epoch
-        print(f"    one {k:<18} {1e3 * v:>8.1f} ms = {share:5.2f} % of an epoch  (goal <= 1 %: {'met' if share <= 1 else 'NOT met'})")
+        print(
+            f"    one {k:<18} {1e3 * v:>8.1f} ms = {share:5.2f} % of an epoch  (goal <= 1 %: {'met' if share <= 1 else 'NOT met'})"
+        )
     print()
 
 

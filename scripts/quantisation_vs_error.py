@@ -17,6 +17,7 @@ latent keeps no PPPM point have no entropy and are left out, as in the notebook.
     python scripts/quantisation_vs_error.py                 # course scale, about 1 minute
     python scripts/quantisation_vs_error.py --scale paper   # 60 runs of 100 epochs, about 3.5 minutes
 """
+
 from __future__ import annotations
 
 import argparse
@@ -50,12 +51,24 @@ def train_ablation(seed: int, scale: str, epochs: int | None = None, seeds: int 
     for label, (act, basis, count) in ablation.items():
         for s in range(seed, seed + count):
             run = autoencoder.train_autoencoder(
-                data, act, None if basis is None else basis.float(), seed=s, epochs=epochs,
-                batch_size=batch_size, bottleneck_gain=GAIN, progress=False,
+                data,
+                act,
+                None if basis is None else basis.float(),
+                seed=s,
+                epochs=epochs,
+                batch_size=batch_size,
+                bottleneck_gain=GAIN,
+                progress=False,
             )
             res = pppm.privileged_plane_projection(run.model.bottleneck(data.x_train).pre, basis, EPSILON)
-            rows.append({"activation": label, "seed": s, "entropy": representations.pppm_metrics(res)["entropy"],
-                         "mse": run.test_mse})
+            rows.append(
+                {
+                    "activation": label,
+                    "seed": s,
+                    "entropy": representations.pppm_metrics(res)["entropy"],
+                    "mse": run.test_mse,
+                }
+            )
     return rows
 
 

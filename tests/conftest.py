@@ -1,4 +1,5 @@
 """Shared test set-up: headless mode for everything the tests start (kernels included)."""
+
 import os
 
 os.environ.setdefault("ISODL_HEADLESS", "1")

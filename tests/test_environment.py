@@ -1,4 +1,5 @@
 """The pip path (requirements.txt) and the conda path (environment.yml) pin the same environment."""
+
 import re
 from pathlib import Path
 
@@ -6,8 +7,18 @@ import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
 REQUIRED = {
-    "torch", "jupyterlab", "ipywidgets", "jupyterlab_widgets", "matplotlib", "nbval", "papermill",
-    "scikit-learn", "mnist1d", "tqdm", "pytest", "hypothesis",
+    "torch",
+    "jupyterlab",
+    "ipywidgets",
+    "jupyterlab_widgets",
+    "matplotlib",
+    "nbval",
+    "papermill",
+    "scikit-learn",
+    "mnist1d",
+    "tqdm",
+    "pytest",
+    "hypothesis",
 }
 
 

@@ -1,4 +1,5 @@
 """Tests of isodl.core.ops.unit_rows and the exercise checks in isodl.checks."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -266,7 +267,10 @@ def test_compare_functions_generic_outputs_and_hints():
         lambda v: v,
         inputs,
         name="shift",
-        hints=[(lambda got, exp, ins: 1 / 0, "never"), (lambda got, exp, ins: bool((got - exp > 0.5).all()), "off by one")],
+        hints=[
+            (lambda got, exp, ins: 1 / 0, "never"),
+            (lambda got, exp, ins: bool((got - exp > 0.5).all()), "off by one"),
+        ],
         verbose=False,
     )
     assert "off by one" in bad.message and "never" not in bad.message
@@ -280,7 +284,9 @@ def test_checks_registry():
 
     @exercises.register_check
     def check_double(fn, *, verbose=False):
-        return compare_functions(fn, lambda v: 2 * v, lambda g: (torch.randn(4, generator=g),), name="double", verbose=verbose)
+        return compare_functions(
+            fn, lambda v: 2 * v, lambda g: (torch.randn(4, generator=g),), name="double", verbose=verbose
+        )
 
     try:
         assert CHECKS["double"] is check_double
@@ -291,8 +297,19 @@ def test_checks_registry():
         CHECKS.pop("double", None)
     # every part's checks are registered once their modules are imported
     every = exercises.all_checks()
-    for name in ("unit_rows", "isotropic_tanh", "cone_count", "plane_points", "top_k_purity", "rotate_neurons",
-                 "remove_last_neuron", "diagonal_savings", "predicted_step", "affine_like", "sensitivity_step"):
+    for name in (
+        "unit_rows",
+        "isotropic_tanh",
+        "cone_count",
+        "plane_points",
+        "top_k_purity",
+        "rotate_neurons",
+        "remove_last_neuron",
+        "diagonal_savings",
+        "predicted_step",
+        "affine_like",
+        "sensitivity_step",
+    ):
         assert name in every, name
     with pytest.raises(ValueError, match="check_"):
         exercises.register_check(lambda fn: None)

@@ -5,6 +5,7 @@ committed parameters and compares the outputs of cells tagged
 ``nbval-check-output``. Here each notebook is executed once more with papermill
 and SEED=1: every assertion a notebook makes must hold for another seed too.
 """
+
 import json
 import re
 from pathlib import Path
@@ -37,7 +38,9 @@ def test_notebook_conventions(path: Path):
     nb = nbformat.read(path, as_version=4)
     nbformat.validate(nb)
     first = nb.cells[0]
-    assert first.cell_type == "markdown" and first.source.lstrip().startswith("# "), "first cell must be a markdown title"
+    assert first.cell_type == "markdown" and first.source.lstrip().startswith("# "), (
+        "first cell must be a markdown title"
+    )
     text = first.source.lower()
     for needed in ("what you will learn", "prerequisites", "expected run time"):
         assert needed in text, f"first cell must state '{needed}'"
@@ -49,7 +52,9 @@ def test_notebook_conventions(path: Path):
     assert counts == list(range(1, len(code) + 1)), "outputs must come from one clean in-order run (make execute)"
     errors = [i for i, c in enumerate(code) for o in c.outputs if o.output_type == "error"]
     assert not errors, f"code cells {errors} store error outputs"
-    checked = [c for c in code if "nbval-check-output" in c.metadata.get("tags", []) or "# NBVAL_CHECK_OUTPUT" in c.source]
+    checked = [
+        c for c in code if "nbval-check-output" in c.metadata.get("tags", []) or "# NBVAL_CHECK_OUTPUT" in c.source
+    ]
     assert checked, "tag at least one deterministic cell 'nbval-check-output' so nbval compares something"
     asserts = [c for c in code if re.search(r"^\s*assert\b", c.source, re.M)]
     assert asserts, "a notebook checks its claims with assert statements"

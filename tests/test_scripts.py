@@ -1,4 +1,5 @@
 """The reproduction scripts under scripts/ run and report what their docstrings promise."""
+
 import importlib.util
 import math
 

@@ -17,6 +17,7 @@ Two commands (wired to ``make execute`` and ``make course``)::
 Both set ``ISODL_HEADLESS=1`` for the kernel, so progress bars stay quiet and
 widgets also render their default figure as a static image.
 """
+
 from __future__ import annotations
 
 import argparse
@@ -29,7 +30,16 @@ import sys
 import time
 from pathlib import Path
 
-__all__ = ["ROOT", "NOTEBOOK_DIR", "BUDGET_SECONDS", "LIMIT_SECONDS", "list_notebooks", "execute_in_place", "run_papermill", "run_course"]
+__all__ = [
+    "ROOT",
+    "NOTEBOOK_DIR",
+    "BUDGET_SECONDS",
+    "LIMIT_SECONDS",
+    "list_notebooks",
+    "execute_in_place",
+    "run_papermill",
+    "run_course",
+]
 
 ROOT = Path(__file__).resolve().parents[1]
 NOTEBOOK_DIR = ROOT / "notebooks"
@@ -86,7 +96,9 @@ def execute_in_place(path: Path | str, *, timeout: int = CELL_TIMEOUT_SECONDS) -
     return seconds
 
 
-def run_papermill(src: Path | str, dst: Path | str, parameters: dict | None = None, *, timeout: int = CELL_TIMEOUT_SECONDS) -> None:
+def run_papermill(
+    src: Path | str, dst: Path | str, parameters: dict | None = None, *, timeout: int = CELL_TIMEOUT_SECONDS
+) -> None:
     """Execute ``src`` with papermill into ``dst`` (injecting ``parameters``)."""
     import papermill
 
@@ -162,7 +174,9 @@ def _write_report(rows: list[dict], report: Path, parameters: dict | None) -> No
         "|---|---:|---:|---|---|",
     ]
     for r in rows:
-        budget = "ok" if r["seconds"] <= BUDGET_SECONDS else ("over 60 s" if r["seconds"] <= LIMIT_SECONDS else "OVER 90 s")
+        budget = (
+            "ok" if r["seconds"] <= BUDGET_SECONDS else ("over 60 s" if r["seconds"] <= LIMIT_SECONDS else "OVER 90 s")
+        )
         lines.append(f"| {r['notebook']} | {r['seconds']:.1f} | {r['peak_mb']:.0f} | {budget} | {r['status']} |")
     total = sum(r["seconds"] for r in rows)
     lines += ["", f"Total: {total:.1f} s for {len(rows)} notebook(s)."]
@@ -210,7 +224,12 @@ def main(argv: list[str] | None = None) -> int:
                 print(f"{nb.name:45s} FAILED ({type(exc).__name__}); file left unchanged\n{exc}", file=sys.stderr)
         return 1 if failed else 0
     if args.command == "run":
-        rows = run_course([Path(n) for n in args.notebooks] or None, out=args.out, report=args.report, parameters=_parse_params(args.parameter))
+        rows = run_course(
+            [Path(n) for n in args.notebooks] or None,
+            out=args.out,
+            report=args.report,
+            parameters=_parse_params(args.parameter),
+        )
         return 0 if all(r["status"] == "ok" for r in rows) else 1
     _run_one(args.src, args.dst, args.params)
     return 0

@@ -29,6 +29,7 @@ Command line::
 
     python -m tools.student [SRC_DIR] [DST_DIR]     # defaults: notebooks build/student
 """
+
 from __future__ import annotations
 
 import argparse

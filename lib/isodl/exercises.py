@@ -41,7 +41,7 @@ import torch
 
 from isodl.core.validate import check_bool, check_float, check_int
 
-__all__ = ['NOT_DONE_HINT', 'STUB_MESSAGE', 'CheckResult', 'compare_functions', 'CHECKS', 'register_check']
+__all__ = ["NOT_DONE_HINT", "STUB_MESSAGE", "CheckResult", "compare_functions", "CHECKS", "register_check"]
 
 #: The hint shown when the learner's function still raises the stub's error.
 NOT_DONE_HINT = "this exercise is not done yet: replace the `raise NotImplementedError` line with your code"
@@ -197,9 +197,10 @@ def _compare(got, expected, rtol: float, atol: float, where: str = "") -> str | 
 
     got_t = _as_tensor(got)
     if got_t is None:
-        return (
-            f"your function returned a {type(got).__name__}, but a torch.Tensor (or numpy array) was expected"
-            + (" (convert it with torch.tensor(...) or build it from tensor operations)" if isinstance(got, (list, tuple)) else "")
+        return f"your function returned a {type(got).__name__}, but a torch.Tensor (or numpy array) was expected" + (
+            " (convert it with torch.tensor(...) or build it from tensor operations)"
+            if isinstance(got, (list, tuple))
+            else ""
         )
     if tuple(got_t.shape) != tuple(exp_t.shape):
         return f"your {label} has shape {tuple(got_t.shape)}, but the expected shape is {tuple(exp_t.shape)}"
@@ -449,4 +450,3 @@ def matches(got, target) -> bool:
     return tuple(got.shape) == tuple(target.shape) and bool(
         torch.allclose(got, target, rtol=1e-5, atol=1e-6, equal_nan=False)
     )
-

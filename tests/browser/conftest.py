@@ -19,6 +19,7 @@ Environment knobs (all optional):
   ISODL_BROWSER_NOTEBOOKS   folder holding the NN_*.ipynb notebooks to test (default: notebooks/)
   ISODL_BROWSER_TIMEOUT     seconds allowed for "Run All Cells" per notebook (default: 600, a guard against hangs)
 """
+
 from __future__ import annotations
 
 import json
@@ -76,6 +77,7 @@ def run_all_timeout() -> float:
 # Collection guard: only collect tests/browser when the command line names it (or a file in it).
 # ---------------------------------------------------------------------------------------------
 
+
 def _browser_tests_requested(config) -> bool:
     base = Path(config.invocation_params.dir)
     for arg in config.args:
@@ -95,6 +97,7 @@ def pytest_ignore_collect(collection_path, config):
 # ---------------------------------------------------------------------------------------------
 # Processes
 # ---------------------------------------------------------------------------------------------
+
 
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as s:
@@ -143,6 +146,7 @@ def _log_tail(path: Path, n: int = 40) -> str:
 # JupyterLab server
 # ---------------------------------------------------------------------------------------------
 
+
 @dataclass
 class LabServer:
     port: int
@@ -162,7 +166,9 @@ class LabServer:
 
     def api(self, method: str, path: str, timeout: float = 10):
         req = urllib.request.Request(
-            f"{self.base_url}{path}", method=method, headers={"Authorization": f"token {self.token}"},
+            f"{self.base_url}{path}",
+            method=method,
+            headers={"Authorization": f"token {self.token}"},
             data=b"" if method in ("POST", "PUT") else None,
         )
         with urllib.request.urlopen(req, timeout=timeout) as resp:
@@ -218,7 +224,9 @@ class LabServer:
             JUPYTER_TOKEN=self.token,  # in the environment, not on the command line (ps shows that)
         )
         cmd = [
-            sys.executable, "-m", "jupyterlab",
+            sys.executable,
+            "-m",
+            "jupyterlab",
             "--no-browser",
             "--ServerApp.ip=127.0.0.1",
             f"--ServerApp.port={self.port}",
@@ -230,20 +238,29 @@ class LabServer:
             cmd.append("--allow-root")  # CI containers run as root
         with open(self.log_path, "ab") as log:
             self.proc = subprocess.Popen(
-                cmd, cwd=self.root_dir, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
+                cmd,
+                cwd=self.root_dir,
+                env=env,
+                stdin=subprocess.DEVNULL,
+                stdout=log,
+                stderr=subprocess.STDOUT,
                 start_new_session=True,  # its own process group, so stop() can signal it as a whole
             )
         deadline = time.monotonic() + SERVER_START_TIMEOUT
         while True:
             if self.proc.poll() is not None:
-                raise RuntimeError(f"JupyterLab exited with code {self.proc.returncode} while starting:\n{self.log_tail()}")
+                raise RuntimeError(
+                    f"JupyterLab exited with code {self.proc.returncode} while starting:\n{self.log_tail()}"
+                )
             try:
                 self.api("GET", "/api/status", timeout=2)
                 return
             except (urllib.error.URLError, ConnectionError, OSError):
                 pass
             if time.monotonic() > deadline:
-                raise RuntimeError(f"JupyterLab did not answer on port {self.port} within {SERVER_START_TIMEOUT} s:\n{self.log_tail()}")
+                raise RuntimeError(
+                    f"JupyterLab did not answer on port {self.port} within {SERVER_START_TIMEOUT} s:\n{self.log_tail()}"
+                )
             time.sleep(0.25)
 
     def stop(self, check_port: bool = True) -> list[str]:
@@ -367,8 +384,9 @@ def lab_server(tmp_path_factory):
     last_error = None
     try:
         for _attempt in range(3):  # the free port can be taken between choosing it and binding it
-            server = LabServer(port=free_port(), token=secrets.token_hex(24), root_dir=root, tmp=tmp,
-                               log_path=tmp / "jupyterlab.log")
+            server = LabServer(
+                port=free_port(), token=secrets.token_hex(24), root_dir=root, tmp=tmp, log_path=tmp / "jupyterlab.log"
+            )
             try:
                 server.start()
                 break
@@ -395,7 +413,9 @@ def browser(chromium, tmp_path_factory):
     try:
         from playwright.sync_api import sync_playwright
     except ImportError:
-        pytest.fail("the Playwright Python package is missing from the course environment; run `make setup`", pytrace=False)
+        pytest.fail(
+            "the Playwright Python package is missing from the course environment; run `make setup`", pytrace=False
+        )
     profile = tmp_path_factory.mktemp("chromium-profile")
     pw = sync_playwright().start()
     context = None

@@ -12,6 +12,7 @@ kernel is idle, save (the server works on a temporary copy), then check that
 Each interactive figure is then photographed into build/screenshots/<notebook>_<n>.png for review;
 a failure leaves build/screenshots/<notebook>_failure.png behind.
 """
+
 from __future__ import annotations
 
 import json
@@ -28,8 +29,13 @@ SAVE_TIMEOUT = 30
 RENDER_TIMEOUT = 20  # widgets and images to render once the kernel is idle
 FIGURE_TIMEOUT = 30  # a figure to redraw after a control moved
 SLIDER_PRESSES = 3
-WIDGET_FAILURES = ("Error displaying widget", "model not found", "Failed to load model class",
-                   "Could not create a view", "Loading widget...")
+WIDGET_FAILURES = (
+    "Error displaying widget",
+    "model not found",
+    "Failed to load model class",
+    "Could not create a view",
+    "Loading widget...",
+)
 
 # How many entries the Log Console holds: kernel output that belongs to no cell, such as the
 # traceback of an exception raised in a widget callback (JupyterLab shows it nowhere else).
@@ -40,7 +46,8 @@ JS_LOG_ENTRIES = """(() => {
   })()"""
 
 # The state of the open notebook, read from the page in one go.
-JS_STATE = """() => {
+JS_STATE = (
+    """() => {
   const panel = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden)');
   const dialog = document.querySelector('.jp-Dialog');
   if (!panel) return {panel: false, dialog: dialog ? dialog.innerText : null};
@@ -53,11 +60,14 @@ JS_STATE = """() => {
     status: ind ? ind.dataset.status : null,
     kernel: kn ? kn.textContent.trim() : null,
     dirty: !!document.querySelector('.lm-TabBar-tab.jp-mod-current.jp-mod-dirty'),
-    log_entries: """ + JS_LOG_ENTRIES + """,
+    log_entries: """
+    + JS_LOG_ENTRIES
+    + """,
     prompts: cells.map(c => c.classList.contains('jp-CodeCell')
       ? (c.querySelector('.jp-InputArea-prompt')?.textContent || '').trim() : null),
   };
 }"""
+)
 
 # Per cell: tracebacks on stderr, widget failure texts, loaded images.
 JS_OUTPUTS = """(failures) => {
@@ -103,7 +113,8 @@ JS_FIND_FIGURES = """() => {
 }"""
 
 # The figure an interactive figure's Output shows right now.
-JS_FIGURE = """(n) => {
+JS_FIGURE = (
+    """(n) => {
   const out = document.querySelector(`[data-isodl-output="${n}"]`);
   const ind = document.querySelector('.jp-NotebookPanel:not(.lm-mod-hidden) .jp-Notebook-ExecutionIndicator');
   if (!out) return null;
@@ -114,9 +125,12 @@ JS_FIGURE = """(n) => {
     src: img && img.complete && img.naturalWidth > 0 ? img.getAttribute('src') : null,
     status: ind ? ind.dataset.status : null,
     error: stderr.length ? stderr.join('\\n') : null,
-    log_entries: """ + JS_LOG_ENTRIES + """,
+    log_entries: """
+    + JS_LOG_ENTRIES
+    + """,
   };
 }"""
+)
 
 
 class StoredNotebook:
@@ -127,11 +141,13 @@ class StoredNotebook:
         self.nb = json.loads(path.read_text(encoding="utf-8"))
         self.cells = self.nb["cells"]
         self.figure_cells = [
-            i for i, c in enumerate(self.cells)
+            i
+            for i, c in enumerate(self.cells)
             if c["cell_type"] == "code" and any("image/png" in o.get("data", {}) for o in c.get("outputs", []))
         ]
         self.widget_cells = [
-            i for i, c in enumerate(self.cells)
+            i
+            for i, c in enumerate(self.cells)
             if c["cell_type"] == "code"
             and any("application/vnd.jupyter.widget-view+json" in o.get("data", {}) for o in c.get("outputs", []))
         ]
@@ -193,7 +209,7 @@ class NotebookRun:
         start = text.find("Traceback")
         if start < 0:
             return ""
-        lines = text[text.rfind("\n", 0, start) + 1:].splitlines()
+        lines = text[text.rfind("\n", 0, start) + 1 :].splitlines()
         return "\n".join(lines[:max_lines])
 
     def check_log_console(self, entries: int, where: str, cell: int | None = None) -> None:
@@ -209,8 +225,11 @@ class NotebookRun:
         text = panel.inner_text()
         if "Traceback" in text or "Error" in text:
             tail = "\n".join(text.strip().splitlines()[-30:])
-            self.fail(f"{where}: the kernel reported an error outside any cell output "
-                      f"(JupyterLab's Log Console; e.g. an exception in a widget callback):\n...\n{tail}", cell=cell)
+            self.fail(
+                f"{where}: the kernel reported an error outside any cell output "
+                f"(JupyterLab's Log Console; e.g. an exception in a widget callback):\n...\n{tail}",
+                cell=cell,
+            )
         print(f"{self.name}: Log Console entries {where}:\n{text.strip()[-2000:]}")
 
     def state(self) -> dict:
@@ -233,8 +252,12 @@ class NotebookRun:
         while time.monotonic() < deadline:
             st = self.state()
             self.check_no_dialog(st)
-            if (st.get("panel") and st.get("kernel") not in (None, "", "No Kernel", "Kernel")
-                    and st.get("status") == "idle" and len(st["prompts"]) == len(self.stored.cells)):
+            if (
+                st.get("panel")
+                and st.get("kernel") not in (None, "", "No Kernel", "Kernel")
+                and st.get("status") == "idle"
+                and len(st["prompts"]) == len(self.stored.cells)
+            ):
                 return
             time.sleep(0.25)
         self.fail(
@@ -247,8 +270,11 @@ class NotebookRun:
     def run_all(self, timeout: float) -> None:
         # Clear the stored outputs first, so that every prompt and output seen later is fresh.
         self.menu("Edit", "editmenu:clear-all")
-        self.wait_for(lambda st: not any(p and p[1:-2].strip().isdigit() for p in st["prompts"]), 10,
-                      "Edit > Clear Outputs of All Cells did not clear the execution counts")
+        self.wait_for(
+            lambda st: not any(p and p[1:-2].strip().isdigit() for p in st["prompts"]),
+            10,
+            "Edit > Clear Outputs of All Cells did not clear the execution counts",
+        )
         self.menu("Run", "runmenu:run-all")
         start = time.monotonic()
         quiet_since = None
@@ -257,8 +283,11 @@ class NotebookRun:
             st = self.state()
             self.check_no_dialog(st)
             if st["status"] in ("dead", "unknown"):
-                self.fail(f"the kernel died during Run All Cells{self.first_unfinished(st)}\n"
-                          f"JupyterLab log:\n{self.server.log_tail()}", cell=self.first_unfinished_index(st))
+                self.fail(
+                    f"the kernel died during Run All Cells{self.first_unfinished(st)}\n"
+                    f"JupyterLab log:\n{self.server.log_tail()}",
+                    cell=self.first_unfinished_index(st),
+                )
             code = [p for p in st["prompts"] if p is not None]
             running = any(p == "[*]:" for p in code)
             if st["status"] == "idle" and not running:
@@ -271,8 +300,10 @@ class NotebookRun:
             else:
                 quiet_since = None
             if time.monotonic() - start > timeout:
-                self.fail(f"Run All Cells did not finish within {timeout:.0f} s{self.first_unfinished(st)}",
-                          cell=self.first_unfinished_index(st))
+                self.fail(
+                    f"Run All Cells did not finish within {timeout:.0f} s{self.first_unfinished(st)}",
+                    cell=self.first_unfinished_index(st),
+                )
             time.sleep(0.25)
 
     def first_unfinished_index(self, st: dict) -> int | None:
@@ -326,13 +357,19 @@ class NotebookRun:
             for o in c.get("outputs", []):
                 if o.get("output_type") == "error":
                     self.fail(f"{self.stored.describe(i)} raised {o.get('ename')}: {o.get('evalue')}", cell=i)
-                if o.get("output_type") == "stream" and o.get("name") == "stderr" and "Traceback" in "".join(o.get("text", "")):
+                if (
+                    o.get("output_type") == "stream"
+                    and o.get("name") == "stderr"
+                    and "Traceback" in "".join(o.get("text", ""))
+                ):
                     text = "".join(o["text"]).strip()
                     self.fail(f"{self.stored.describe(i)} printed a traceback:\n{text[-1500:]}", cell=i)
         not_run = [i for i, c in enumerate(cells) if c["cell_type"] == "code" and c.get("execution_count") is None]
         if not_run:
-            self.fail(f"{len(not_run)} code cell(s) did not run; the first: {self.stored.describe(not_run[0])}",
-                      cell=not_run[0])
+            self.fail(
+                f"{len(not_run)} code cell(s) did not run; the first: {self.stored.describe(not_run[0])}",
+                cell=not_run[0],
+            )
 
     def check_outputs(self) -> None:
         """Tracebacks, widget failures and figures, as rendered in the page."""
@@ -341,14 +378,19 @@ class NotebookRun:
             cells = self.page.evaluate(JS_OUTPUTS, list(WIDGET_FAILURES))
             for c in cells:
                 if c["traceback"]:
-                    self.fail(f"{self.stored.describe(c['index'])} shows a traceback:\n{c['traceback'][-1500:]}",
-                              cell=c["index"])
+                    self.fail(
+                        f"{self.stored.describe(c['index'])} shows a traceback:\n{c['traceback'][-1500:]}",
+                        cell=c["index"],
+                    )
             self.check_log_console(self.state()["log_entries"], "after Run All Cells")
             for c in cells:
                 broken = [f for f in c["widget_failures"] if f != "Loading widget..."]
                 if broken:
-                    self.fail(f"{self.stored.describe(c['index'])}: a widget failed to render: "
-                              f"{'; '.join(repr(f) for f in broken)}", cell=c["index"])
+                    self.fail(
+                        f"{self.stored.describe(c['index'])}: a widget failed to render: "
+                        f"{'; '.join(repr(f) for f in broken)}",
+                        cell=c["index"],
+                    )
             pending = [c for c in cells if c["widget_failures"]]
             pending += [cells[i] for i in self.stored.figure_cells if i < len(cells) and not cells[i]["images"]]
             pending += [cells[i] for i in self.stored.widget_cells if i < len(cells) and not cells[i]["widgets"]]
@@ -357,15 +399,22 @@ class NotebookRun:
             if time.monotonic() > deadline:
                 c = pending[0]
                 if c["widget_failures"]:
-                    self.fail(f"{self.stored.describe(c['index'])}: a widget did not render "
-                              f"('Loading widget...' still shown {RENDER_TIMEOUT} s after the kernel went idle)",
-                              cell=c["index"])
+                    self.fail(
+                        f"{self.stored.describe(c['index'])}: a widget did not render "
+                        f"('Loading widget...' still shown {RENDER_TIMEOUT} s after the kernel went idle)",
+                        cell=c["index"],
+                    )
                 if c["index"] in self.stored.widget_cells and not c["widgets"]:
-                    self.fail(f"{self.stored.describe(c['index'])} stores a widget in the committed notebook, but "
-                              f"JupyterLab shows none there (is the jupyterlab_widgets extension installed?)",
-                              cell=c["index"])
-                self.fail(f"{self.stored.describe(c['index'])} stores a figure (image/png) in the committed "
-                          f"notebook, but shows no rendered image in JupyterLab", cell=c["index"])
+                    self.fail(
+                        f"{self.stored.describe(c['index'])} stores a widget in the committed notebook, but "
+                        f"JupyterLab shows none there (is the jupyterlab_widgets extension installed?)",
+                        cell=c["index"],
+                    )
+                self.fail(
+                    f"{self.stored.describe(c['index'])} stores a figure (image/png) in the committed "
+                    f"notebook, but shows no rendered image in JupyterLab",
+                    cell=c["index"],
+                )
             time.sleep(0.25)
 
     def figure(self, n: int) -> dict:
@@ -380,8 +429,11 @@ class NotebookRun:
             if f is None:
                 self.fail(f"{self.stored.describe(cell)}: the interactive figure disappeared {what}", cell=cell)
             if f["error"]:
-                self.fail(f"{self.stored.describe(cell)}: the interactive figure shows an error {what}:\n"
-                          f"{f['error'][-1500:]}", cell=cell)
+                self.fail(
+                    f"{self.stored.describe(cell)}: the interactive figure shows an error {what}:\n"
+                    f"{f['error'][-1500:]}",
+                    cell=cell,
+                )
             self.check_log_console(f["log_entries"], f"{self.stored.describe(cell)}, {what}", cell=cell)
             ok = f["src"] is not None and f["src"] != before and f["status"] == "idle"
             stable = stable + 1 if ok and f["src"] == last else 0
@@ -390,10 +442,15 @@ class NotebookRun:
                 return f["src"]
             if time.monotonic() > deadline:
                 if before is not None and f["src"] == before:
-                    self.fail(f"{self.stored.describe(cell)}: the figure did not change {what} "
-                              f"(waited {FIGURE_TIMEOUT} s)", cell=cell)
-                self.fail(f"{self.stored.describe(cell)}: no settled figure {what} within {FIGURE_TIMEOUT} s "
-                          f"(image loaded: {f['src'] is not None}, kernel: {f['status']})", cell=cell)
+                    self.fail(
+                        f"{self.stored.describe(cell)}: the figure did not change {what} (waited {FIGURE_TIMEOUT} s)",
+                        cell=cell,
+                    )
+                self.fail(
+                    f"{self.stored.describe(cell)}: no settled figure {what} within {FIGURE_TIMEOUT} s "
+                    f"(image loaded: {f['src'] is not None}, kernel: {f['status']})",
+                    cell=cell,
+                )
             time.sleep(0.2)
 
     def exercise_figures(self) -> list[Path]:
@@ -408,15 +465,21 @@ class NotebookRun:
                 handle = self.page.locator(f'[data-isodl-slider="{n}"]')
                 value = handle.get_attribute("aria-valuenow")
                 top = handle.get_attribute("aria-valuemax")
-                key = "ArrowLeft" if value is not None and top is not None and float(value) >= float(top) else "ArrowRight"
+                key = (
+                    "ArrowLeft"
+                    if value is not None and top is not None and float(value) >= float(top)
+                    else "ArrowRight"
+                )
                 handle.focus()
                 for _ in range(SLIDER_PRESSES):
                     handle.press(key)
                 deadline = time.monotonic() + 5
                 while handle.get_attribute("aria-valuenow") == value:
                     if time.monotonic() > deadline:
-                        self.fail(f"{self.stored.describe(cell)}: the slider did not move on {key} "
-                                  f"(value stays {value})", cell=cell)
+                        self.fail(
+                            f"{self.stored.describe(cell)}: the slider did not move on {key} (value stays {value})",
+                            cell=cell,
+                        )
                     time.sleep(0.1)
                 label = f"after moving the slider from {value} to {handle.get_attribute('aria-valuenow')}"
                 src = self.wait_for_figure(n, cell, src, label)
@@ -453,8 +516,12 @@ def test_notebook_in_jupyterlab(notebook: Path, lab_page, run_timeout, browser_t
     run.check_outputs()
     shots = run.exercise_figures()
     t_end = time.monotonic()
-    browser_timings.append(f"{notebook.name}: open {t_open - t0:.0f} s, Run All Cells {t_run - t_open:.0f} s, "
-                           f"checks + {len(shots)} interactive figure(s) {t_end - t_run:.0f} s")
-    print(f"{notebook.name}: opened in {t_open - t0:.1f} s, ran in {t_run - t_open:.1f} s, "
-          f"checks and {len(shots)} interactive figure(s) in {t_end - t_run:.1f} s; "
-          f"screenshots: {[str(s.relative_to(ROOT)) for s in shots]}")
+    browser_timings.append(
+        f"{notebook.name}: open {t_open - t0:.0f} s, Run All Cells {t_run - t_open:.0f} s, "
+        f"checks + {len(shots)} interactive figure(s) {t_end - t_run:.0f} s"
+    )
+    print(
+        f"{notebook.name}: opened in {t_open - t0:.1f} s, ran in {t_run - t_open:.1f} s, "
+        f"checks and {len(shots)} interactive figure(s) in {t_end - t_run:.1f} s; "
+        f"screenshots: {[str(s.relative_to(ROOT)) for s in shots]}"
+    )

@@ -1,4 +1,5 @@
 """Tests of isodl.core.activations: elementwise and isotropic maps, their Jacobians and symmetry tools."""
+
 from __future__ import annotations
 
 import numpy as np
@@ -136,7 +137,10 @@ def test_other_isotropic_maps():
     torch.testing.assert_close(isotropic_relu(x, radius=0.0), x)
     # Continuity of the leaky variant at the shell |x| = R.
     shell = xhat * 2.0
-    inner, outer = isotropic_leaky_relu(shell * (1 - 1e-9), radius=2.0), isotropic_leaky_relu(shell * (1 + 1e-9), radius=2.0)
+    inner, outer = (
+        isotropic_leaky_relu(shell * (1 - 1e-9), radius=2.0),
+        isotropic_leaky_relu(shell * (1 + 1e-9), radius=2.0),
+    )
     torch.testing.assert_close(inner, outer, atol=1e-8, rtol=0)
 
 
@@ -329,7 +333,11 @@ def test_isotropic_tanh_equivariance_property(n, seed, log_scale, o):
         (lambda: random_orthogonal(0), ValueError, "n"),
         (lambda: random_orthogonal(3, seed=-1), ValueError, "seed"),
         (lambda: random_permutation(3, dtype=torch.int64), TypeError, "dtype"),
-        (lambda: equivariance_error(torch.tanh, torch.eye(4, dtype=F64), torch.ones(2, 3, dtype=F64)), ValueError, "transform"),
+        (
+            lambda: equivariance_error(torch.tanh, torch.eye(4, dtype=F64), torch.ones(2, 3, dtype=F64)),
+            ValueError,
+            "transform",
+        ),
         (lambda: equivariance_error("tanh", torch.eye(3, dtype=F64), torch.ones(2, 3, dtype=F64)), TypeError, "fn"),
     ],
 )

@@ -29,7 +29,9 @@ def test_different_seeds_differ():
     assert not torch.equal(a, torch.randn(5))
 
 
-@pytest.mark.parametrize("bad, err", [(-1, ValueError), (1.5, TypeError), ("0", TypeError), (True, TypeError), (2**40, ValueError)])
+@pytest.mark.parametrize(
+    "bad, err", [(-1, ValueError), (1.5, TypeError), ("0", TypeError), (True, TypeError), (2**40, ValueError)]
+)
 def test_set_seed_rejects_bad_seeds(bad, err):
     with pytest.raises(err, match="seed"):
         isodl.set_seed(bad)

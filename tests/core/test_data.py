@@ -4,6 +4,7 @@ The MNIST and CIFAR-10 loaders are tested with tiny fixture files written here
 in the real formats (gzip IDX, python-pickle tar.gz). Nothing touches the
 network: downloads only ever use file:// URLs made in the test.
 """
+
 from __future__ import annotations
 
 import gzip

@@ -23,7 +23,12 @@ def test_style_is_light():
 
 
 def test_plot_history_and_grids_return_figures():
-    h = {"epoch": [0, 1, 2], "train_loss": [1.0, 0.5, 0.3], "test_loss": [1.1, 0.6, 0.4], "test_accuracy": [0.1, 0.6, 0.8]}
+    h = {
+        "epoch": [0, 1, 2],
+        "train_loss": [1.0, 0.5, 0.3],
+        "test_loss": [1.1, 0.6, 0.4],
+        "test_accuracy": [0.1, 0.6, 0.8],
+    }
     assert isinstance(plots.plot_history(h), Figure)
     assert isinstance(plots.image_grid(torch.rand(5, 8, 8), labels=list(range(5)), ncols=3), Figure)
     assert isinstance(plots.signal_grid(torch.randn(4, 40), labels=[1, 2, 3, 4]), Figure)
@@ -110,7 +115,9 @@ def test_control_shorthands_and_errors():
 
 
 def test_plot_elementwise_ring_widget_changes_with_angle():
-    w = widgets.interactive_figure(plots.plot_elementwise_ring, gain=(0.1, 4.0, 0.1), angle=(0.0, 6.28, 0.05), headless=False)
+    w = widgets.interactive_figure(
+        plots.plot_elementwise_ring, gain=(0.1, 4.0, 0.1), angle=(0.0, 6.28, 0.05), headless=False
+    )
     a = figure_pixels(w.render())
     b = figure_pixels(w.update(angle=1.0))
     assert not np.array_equal(a, b)

@@ -43,7 +43,15 @@ def test_same_seed_same_history_and_weights():
 def test_optimizers(opt):
     isodl.set_seed(0)
     model = MLP([4, 16, 3])
-    h = fit(model, blobs(), epochs=5, optimizer=opt, lr=0.05 if opt == "sgd" else 1e-2, momentum=0.9 if opt == "sgd" else 0.0, progress=False)
+    h = fit(
+        model,
+        blobs(),
+        epochs=5,
+        optimizer=opt,
+        lr=0.05 if opt == "sgd" else 1e-2,
+        momentum=0.9 if opt == "sgd" else 0.0,
+        progress=False,
+    )
     assert h.train_loss[-1] < h.train_loss[0]
 
 
@@ -78,7 +86,14 @@ def test_divergence_is_reported_not_hidden():
     isodl.set_seed(0)
     x_tr, y_tr, x_te, y_te = blobs()
     with pytest.raises(FloatingPointError, match="lower lr"):
-        fit(MLP([4, 8, 3], activation="identity"), (x_tr * 1e6, y_tr, x_te, y_te), epochs=3, optimizer="sgd", lr=1e6, progress=False)
+        fit(
+            MLP([4, 8, 3], activation="identity"),
+            (x_tr * 1e6, y_tr, x_te, y_te),
+            epochs=3,
+            optimizer="sgd",
+            lr=1e6,
+            progress=False,
+        )
 
 
 def test_evaluate():

@@ -1,4 +1,5 @@
 """The shared argument checks of isodl.validate."""
+
 import numpy as np
 import pytest
 
@@ -21,7 +22,10 @@ def test_check_widths_rejects_non_sequences(bad):
 
 
 def test_check_widths_names_the_short_list_and_the_bad_entry():
-    with pytest.raises(ValueError, match=r"needs at least an input size, 1 hidden width\(s\) and an output size \(3 sizes\), got \[4, 2\]"):
+    with pytest.raises(
+        ValueError,
+        match=r"needs at least an input size, 1 hidden width\(s\) and an output size \(3 sizes\), got \[4, 2\]",
+    ):
         check_widths([4, 2], minimum_length=3, layout="an input size, 1 hidden width(s) and an output size")
     with pytest.raises(ValueError, match=r"layers\[1\] must be >= 1, got 0"):
         check_widths([4, 0, 2], name="layers")

@@ -1,4 +1,5 @@
 """Tests of isodl.affine: the one-step identities (float64), kernels, layers and bad input."""
+
 from __future__ import annotations
 
 import math
@@ -135,7 +136,9 @@ def test_patchnorm_affine_like_ratio_is_one_and_leak_is_cosine():
 
 def test_patchnorm_normaliser_ratio_is_two():
     x = torch.randn(2, 2, 6, 6, generator=torch.Generator().manual_seed(3), dtype=F64)
-    layer = _seeded(lambda: layers.PatchNorm2d(2, 3, (3, 2), stride=(2, 1), dilation=(1, 2), form="normaliser", eps=0.0))
+    layer = _seeded(
+        lambda: layers.PatchNorm2d(2, 3, (3, 2), stride=(2, 1), dilation=(1, 2), form="normaliser", eps=0.0)
+    )
     local = divergence.conv_position_step(layer, x, (1, 1))
     torch.testing.assert_close(local.ratio, torch.full((2,), 2.0, dtype=F64), rtol=0, atol=1e-10)
 
@@ -169,7 +172,9 @@ def test_attention_with_trainable_pattern_is_not_the_value_identity():
 # --------------------------------------------------------------------------- mini-batch kernels
 
 
-@pytest.mark.parametrize("layer_fn,normalised", [(lambda: nn.Linear(8, 3), False), (lambda: layers.AffineLike(8, 3), True)])
+@pytest.mark.parametrize(
+    "layer_fn,normalised", [(lambda: nn.Linear(8, 3), False), (lambda: layers.AffineLike(8, 3), True)]
+)
 def test_minibatch_step_follows_the_kernel(layer_fn, normalised):
     x = _inputs(n=7, d=8, lo=-0.5, hi=0.5)
     g = torch.randn(7, 3, generator=torch.Generator().manual_seed(6), dtype=F64)
@@ -273,7 +278,11 @@ def test_patchnorm_matches_patches_and_fused_forms():
     torch.testing.assert_close(z.reshape(2, 4, -1), expected, rtol=0, atol=1e-12)
     # Normaliser form: bias outside, scale-invariant.
     torch.manual_seed(0)
-    norm = layers.PatchNorm2d(3, 4, (3, 2), form="normaliser", eps=0.0, **{**kw, "padding": 0}).to(F64).requires_grad_(False)
+    norm = (
+        layers.PatchNorm2d(3, 4, (3, 2), form="normaliser", eps=0.0, **{**kw, "padding": 0})
+        .to(F64)
+        .requires_grad_(False)
+    )
     torch.testing.assert_close(norm(5 * x), norm(x), rtol=0, atol=1e-12)
     assert float((layer(5 * x) - layer(x)).abs().max()) > 1e-2
 

@@ -1,4 +1,5 @@
 """Tests of isodl.normalisation.experiments: models, the SGD loop, the comparison and batch-size machinery, the control layer."""
+
 from __future__ import annotations
 
 import matplotlib
@@ -9,8 +10,8 @@ from torch import nn
 
 from isodl.core import data
 from isodl.normalisation import divergence, layers
-from isodl.normalisation import plots as norm_plots
 from isodl.normalisation import experiments as nc
+from isodl.normalisation import plots as norm_plots
 
 F64 = torch.float64
 WIDTHS = [6, 16, 16, 3]
@@ -107,8 +108,10 @@ def test_split_and_steps():
 
 def test_train_run_learns_is_repeatable_and_leaves_global_rng(blobs):
     state = torch.random.get_rng_state()
-    rows = [nc.train_run(m, blobs, lr=lr, batch_size=16, steps=150, seed=1, widths=WIDTHS)
-            for m, lr in (("none", 0.1), ("batchnorm", 0.1), ("affine_like", 2.0))]
+    rows = [
+        nc.train_run(m, blobs, lr=lr, batch_size=16, steps=150, seed=1, widths=WIDTHS)
+        for m, lr in (("none", 0.1), ("batchnorm", 0.1), ("affine_like", 2.0))
+    ]
     assert torch.equal(state, torch.random.get_rng_state())
     for r in rows:
         assert r["test_accuracy"] > 0.7 and r["val_accuracy"] > 0.7 and not r["diverged"], r
@@ -140,25 +143,39 @@ def test_compare_and_summarise(blobs):
 def test_batch_size_sweep_protocols_and_slopes(blobs):
     lrs = {"batchnorm": 0.1, "affine_like": 2.0}
     rows = nc.batch_size_sweep(blobs, lrs, [1, 4, 16], seeds=[0], steps=20, widths=WIDTHS)
-    assert {(r["method"], r["batch_size"]) for r in rows} == {("batchnorm", 4), ("batchnorm", 16), ("affine_like", 1),
-                                                           ("affine_like", 4), ("affine_like", 16)}
+    assert {(r["method"], r["batch_size"]) for r in rows} == {
+        ("batchnorm", 4),
+        ("batchnorm", 16),
+        ("affine_like", 1),
+        ("affine_like", 4),
+        ("affine_like", 16),
+    }
     assert {r["steps"] for r in rows} == {20} and {r["protocol"] for r in rows} == {"steps"}
     by_epochs = nc.batch_size_sweep(blobs, {"none": 0.1}, [4, 16], seeds=[0], epochs=1, widths=WIDTHS)
     n = blobs.x_train.shape[0]
     assert [r["steps"] for r in by_epochs] == [nc.steps_for_epochs(n, 4, 1), nc.steps_for_epochs(n, 16, 1)]
     table = nc.batch_size_table(rows)
     assert len(table) == 5 and all(r["n"] == 1 for r in table)
-    fake = [{"method": "m", "seed": s, "batch_size": b, "test_accuracy": 0.9 - 0.05 * np.log2(b) + 0.01 * s}
-            for s in (0, 1) for b in (1, 4, 16)]
+    fake = [
+        {"method": "m", "seed": s, "batch_size": b, "test_accuracy": 0.9 - 0.05 * np.log2(b) + 0.01 * s}
+        for s in (0, 1)
+        for b in (1, 4, 16)
+    ]
     slopes = nc.batch_size_slopes(fake)
     assert abs(slopes["m"]["mean"] + 0.05) < 1e-12 and slopes["m"]["n"] == 2 and slopes["m"]["sd"] < 1e-12
-    fig = norm_plots.plot_batch_size(table, {"affine-like": [1.0, 0.5, 0.2]}, [1, 4, 16], table_epochs=nc.batch_size_table(by_epochs))
+    fig = norm_plots.plot_batch_size(
+        table, {"affine-like": [1.0, 0.5, 0.2]}, [1, 4, 16], table_epochs=nc.batch_size_table(by_epochs)
+    )
     assert isinstance(fig, matplotlib.figure.Figure) and all(ax.get_xlabel() for ax in fig.axes)
 
 
 def test_other_figures():
-    fig = norm_plots.plot_effective_steps({"none": {1: np.array([5.0, 9.0]), 16: np.array([3.0, 7.0])},
-                                   "affine_like": {1: np.array([1.0, 1.0]), 16: np.array([0.5, 2.0])}})
+    fig = norm_plots.plot_effective_steps(
+        {
+            "none": {1: np.array([5.0, 9.0]), 16: np.array([3.0, 7.0])},
+            "affine_like": {1: np.array([1.0, 1.0]), 16: np.array([0.5, 2.0])},
+        }
+    )
     assert len(fig.axes) == 2
     rows = [{"method": m, "input_scale": c, "test_accuracy": 0.5} for m in ("none", "l2") for c in (0.1, 1.0, 10.0)]
     assert isinstance(norm_plots.plot_scale_ablation(rows), matplotlib.figure.Figure)
@@ -220,7 +237,9 @@ def test_activation_spread_and_scale_ablation(blobs):
     assert torch.allclose(inputs[1].norm(dim=1), torch.ones(200))
     assert torch.equal(nc.affine_inputs(nc.build_mlp("none", [40, 3]), x)[0], x)
     rows = nc.compare_methods(blobs, {"l2": [1.0]}, seeds=[0], epochs=1, batch_size=16, widths=WIDTHS)
-    abl = nc.scale_ablation(blobs, {"l2": 1.0}, [0.1, 1.0], seeds=[0], epochs=1, batch_size=16, widths=WIDTHS, reuse=rows)
+    abl = nc.scale_ablation(
+        blobs, {"l2": 1.0}, [0.1, 1.0], seeds=[0], epochs=1, batch_size=16, widths=WIDTHS, reuse=rows
+    )
     assert [r["input_scale"] for r in abl] == [0.1, 1.0]
     assert abl[1]["seconds"] == rows[0]["seconds"], "the c = 1 run is reused, not retrained"
     assert abs(abl[0]["test_accuracy"] - abl[1]["test_accuracy"]) < 0.05, "L2 pre-normalisation ignores the input scale"

@@ -1,4 +1,5 @@
 """Tests for isodl.recurrent.plots (notebook 11's figures) and the notebook-11 exercise check."""
+
 from __future__ import annotations
 
 import matplotlib
@@ -132,7 +133,7 @@ def test_truncation_widget_redraws():
 
 def _costs():
     by_size = [
-        CostMeasurement(method, n, 50, 100, 1e-3 * n ** (4 if method == "forward" else 2), 2e-5 * n ** 2, 8 * n)
+        CostMeasurement(method, n, 50, 100, 1e-3 * n ** (4 if method == "forward" else 2), 2e-5 * n**2, 8 * n)
         for n in (8, 16, 32)
         for method in ("forward", "bptt")
     ]

@@ -1,4 +1,5 @@
 """Tests for isodl.rnn: forward sensitivity (RTRL) against autograd BPTT, TBPTT, checks."""
+
 from __future__ import annotations
 
 import math
@@ -67,7 +68,9 @@ def test_long_sequence_matches_bptt():
     model = TanhRNN(3, 8, 2, dtype=D)
     x, y = torch.randn(200, 3, dtype=D), torch.randn(200, 2, dtype=D)
     loss_fn = nn.MSELoss(reduction="sum")
-    assert relative_error(forward_sensitivity_gradients(model, x, y, loss_fn), bptt_gradients(model, x, y, loss_fn)) <= TOL
+    assert (
+        relative_error(forward_sensitivity_gradients(model, x, y, loss_fn), bptt_gradients(model, x, y, loss_fn)) <= TOL
+    )
 
 
 def test_cross_entropy_loss_matches_bptt():
@@ -77,7 +80,9 @@ def test_cross_entropy_loss_matches_bptt():
     y = torch.randint(0, 4, (25,))
     loss_fn = nn.CrossEntropyLoss()  # mean over the T samples of [T, C] outputs
     assert step_loss_scale(model, x, y, loss_fn) == pytest.approx(1 / 25)
-    assert relative_error(forward_sensitivity_gradients(model, x, y, loss_fn), bptt_gradients(model, x, y, loss_fn)) <= TOL
+    assert (
+        relative_error(forward_sensitivity_gradients(model, x, y, loss_fn), bptt_gradients(model, x, y, loss_fn)) <= TOL
+    )
 
 
 def test_float32_tolerance():
@@ -85,7 +90,10 @@ def test_float32_tolerance():
     model = TanhRNN(3, 8, 2)
     x, y = torch.randn(100, 3), torch.randn(100, 2)
     loss_fn = nn.MSELoss()
-    assert relative_error(forward_sensitivity_gradients(model, x, y, loss_fn), bptt_gradients(model, x, y, loss_fn)) <= 1e-5
+    assert (
+        relative_error(forward_sensitivity_gradients(model, x, y, loss_fn), bptt_gradients(model, x, y, loss_fn))
+        <= 1e-5
+    )
 
 
 def test_sensitivity_shape():
@@ -166,7 +174,9 @@ def test_coupled_spec_sizes():
     model = CoupledTanhRNN(3, 5, 4, 2, dtype=D)
     x, y = torch.randn(150, 3, dtype=D), torch.randn(150, 2, dtype=D)
     loss_fn = nn.MSELoss(reduction="sum")
-    assert relative_error(forward_sensitivity_gradients(model, x, y, loss_fn), bptt_gradients(model, x, y, loss_fn)) <= TOL
+    assert (
+        relative_error(forward_sensitivity_gradients(model, x, y, loss_fn), bptt_gradients(model, x, y, loss_fn)) <= TOL
+    )
 
 
 class _StaleSameStep(CoupledTanhRNN):
@@ -190,7 +200,9 @@ def test_same_step_coupling_needs_fresh_upstream_sensitivity():
     model = _StaleSameStep(2, 4, 3, 2, coupling="same_step", dtype=D)
     x, y = torch.randn(20, 2, dtype=D), torch.randn(20, 2, dtype=D)
     loss_fn = nn.MSELoss()
-    assert relative_error(forward_sensitivity_gradients(model, x, y, loss_fn), bptt_gradients(model, x, y, loss_fn)) > 1e-3
+    assert (
+        relative_error(forward_sensitivity_gradients(model, x, y, loss_fn), bptt_gradients(model, x, y, loss_fn)) > 1e-3
+    )
 
 
 class _GenericJacobianRNN(TanhRNN):
@@ -213,7 +225,9 @@ def test_generic_jacobians_match_analytic(batched):
     for field in ("state", "J_h", "J_theta", "J_x"):
         assert relative_error(getattr(generic, field), getattr(analytic, field)) <= TOL
     loss_fn = nn.MSELoss()
-    assert relative_error(forward_sensitivity_gradients(model, x, y, loss_fn), bptt_gradients(model, x, y, loss_fn)) <= TOL
+    assert (
+        relative_error(forward_sensitivity_gradients(model, x, y, loss_fn), bptt_gradients(model, x, y, loss_fn)) <= TOL
+    )
 
 
 # --------------------------------------------------------------------------- #
@@ -525,7 +539,13 @@ def test_train_recall_exact_methods_agree_and_truncation_never_moves_symbol_weig
 
 @pytest.mark.parametrize(
     "kwargs, match",
-    [({"method": "adam"}, "method"), ({"seed": -1}, "seed"), ({"k": 0}, "k"), ({"lr": 0.0}, "lr"), ({"updates": -2}, "updates")],
+    [
+        ({"method": "adam"}, "method"),
+        ({"seed": -1}, "seed"),
+        ({"k": 0}, "k"),
+        ({"lr": 0.0}, "lr"),
+        ({"updates": -2}, "updates"),
+    ],
 )
 def test_train_recall_rejects_bad_arguments(kwargs, match):
     from isodl.recurrent.tasks import train_recall

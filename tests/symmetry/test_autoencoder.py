@@ -1,4 +1,5 @@
 """isodl.symmetry.autoencoder: the ablation models of notebooks 03 and 04."""
+
 import math
 
 import matplotlib
@@ -157,7 +158,9 @@ def test_repr_plots_render(digits):
         sym_plots.plot_pppm_row({"a": d, "b": d}, title="row"),
         sym_plots.plot_pppm_epoch(run.snapshots, 2, name="tanh"),
         sym_plots.plot_alignment_explorer({"m": run.snapshots[2]}, {"I": torch.eye(8)}, "m", "I"),
-        sym_plots.plot_entropy_vs_mse([{"activation": "t", "entropy": 0.5, "mse": 0.1}, {"activation": "t", "entropy": math.nan, "mse": 0.2}]),
+        sym_plots.plot_entropy_vs_mse(
+            [{"activation": "t", "entropy": 0.5, "mse": 0.1}, {"activation": "t", "entropy": math.nan, "mse": 0.2}]
+        ),
         sym_plots.plot_purity({"basis": [0.5, 0.6]}, 0.17),
     ]
     for f in figs:

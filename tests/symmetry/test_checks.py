@@ -3,6 +3,7 @@
 It must pass the reference and correct learner versions (torch and NumPy), and
 fail, with the matching hint, on the stub and on the usual mistakes.
 """
+
 from __future__ import annotations
 
 import numpy as np
@@ -111,7 +112,12 @@ def test_inputs_are_tie_free_and_make_the_mistakes_visible():
         counts = torch.bincount(labels[torch.argsort(scores, descending=True)[:k]])
         assert int((counts == counts.max()).sum()) == 1
         expected = reference(scores, labels, k)
-        for name, fn in (("smallest", k_smallest), ("k+1", k_plus_one), ("all", all_samples), ("top sample", class_of_top_sample)):
+        for name, fn in (
+            ("smallest", k_smallest),
+            ("k+1", k_plus_one),
+            ("all", all_samples),
+            ("top sample", class_of_top_sample),
+        ):
             got = fn(scores, labels, k)
             differs[name] += not (abs(float(got[0]) - expected[0]) < 1e-12 and int(got[1]) == expected[1])
     assert all(v >= 1 for v in differs.values()), differs

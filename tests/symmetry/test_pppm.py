@@ -1,4 +1,5 @@
 """isodl.symmetry.pppm: the Privileged Plane Projective Method, its isotropic null and the density images."""
+
 import math
 
 import numpy as np
@@ -153,7 +154,9 @@ def test_volume_normalisation_is_flat_for_isotropic_data():
 def test_volume_normalisation_reveals_clusters():
     gen = torch.Generator().manual_seed(0)
     centres = torch.tensor([[5.0, 0, 0, 0], [0, 5.0, 0, 0]], dtype=torch.float64)
-    x = centres[torch.randint(0, 2, (3000,), generator=gen)] + 0.3 * torch.randn(3000, 4, generator=gen, dtype=torch.float64)
+    x = centres[torch.randint(0, 2, (3000,), generator=gen)] + 0.3 * torch.randn(
+        3000, 4, generator=gen, dtype=torch.float64
+    )
     d = pppm.pppm_density(x, None, 0.8)
     assert float(d.image.max()) > 5.0  # far denser than an isotropic cloud with the same radii
     # each point is near b_0 (or b_1), so 6 of the 12 ordered planes keep it: 0.5 / 0.36 = 1.39 x isotropic
@@ -172,7 +175,9 @@ def test_reference_cloud_keeps_radii_and_is_deterministic():
 def _pp_correct(z, i, j, epsilon):
     u, v = z[:, i], z[:, j]
     norms = torch.linalg.vector_norm(z, dim=1)
-    frac = torch.where(norms > 0, torch.hypot(u, v) / torch.where(norms > 0, norms, torch.ones_like(norms)), torch.zeros_like(norms))
+    frac = torch.where(
+        norms > 0, torch.hypot(u, v) / torch.where(norms > 0, norms, torch.ones_like(norms)), torch.zeros_like(norms)
+    )
     keep = frac >= epsilon
     return torch.stack([u[keep], v[keep]], dim=1)
 
@@ -204,7 +209,12 @@ def test_check_plane_points_passes_reference_and_fails_mistakes():
 
     res = checks.check_plane_points(stub, verbose=False)
     assert not res and "not done yet" in res.message
-    for wrong, hint in ((swapped, "first coordinate"), (normalised, "raw coordinates"), (strict, None), (plane_only_norm, None)):
+    for wrong, hint in (
+        (swapped, "first coordinate"),
+        (normalised, "raw coordinates"),
+        (strict, None),
+        (plane_only_norm, None),
+    ):
         res = checks.check_plane_points(wrong, verbose=False)
         assert not res, wrong.__name__
         if hint:

@@ -1,4 +1,5 @@
 """isodl.symmetry.representations: the scalar summaries of notebooks 03 and 04."""
+
 import math
 
 import pytest

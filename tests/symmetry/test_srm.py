@@ -1,4 +1,5 @@
 """Tests of isodl.symmetry.srm: the Spotlight Resonance Method, its isotropic baseline and Thomson bases."""
+
 from __future__ import annotations
 
 import math
@@ -419,7 +420,9 @@ def test_srm_property(n, k, eps, n_angles, seed, signed):
     lo = -1.0 if signed else 0.0
     assert a.values.min() >= lo and a.values.max() <= 1.0
     # Multiplying the activations by positive numbers changes nothing.
-    scaled = spotlight_resonance(acts * torch.rand(60, 1, dtype=F64).add(0.1) * 100, basis, eps, n_angles, signed=signed)
+    scaled = spotlight_resonance(
+        acts * torch.rand(60, 1, dtype=F64).add(0.1) * 100, basis, eps, n_angles, signed=signed
+    )
     assert (scaled.values - a.values).abs().max() <= 2 / 60  # ties may flip
 
 
@@ -531,7 +534,10 @@ def test_explorer_widget_callbacks():
     from isodl.symmetry import plots as sym_plots
 
     w = widgets.interactive_figure(
-        sym_plots.plot_srm_explorer, headless=True, activation=list(sym_plots.EXPLORER_ACTIVATIONS), epsilon=(-0.5, 0.95, 0.05)
+        sym_plots.plot_srm_explorer,
+        headless=True,
+        activation=list(sym_plots.EXPLORER_ACTIVATIONS),
+        epsilon=(-0.5, 0.95, 0.05),
     )
     fig = w.update(activation="relu", epsilon=0.3)
     assert fig is w.last_figure and "relu" in fig.axes[0].get_title()

@@ -1,4 +1,5 @@
 """The execute and benchmark commands, on a tiny notebook written here."""
+
 import nbformat
 import pytest
 

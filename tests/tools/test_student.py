@@ -1,4 +1,5 @@
 """Tests of tools.student: student copies of notebooks and running their exercises."""
+
 from __future__ import annotations
 
 import subprocess

@@ -2,6 +2,7 @@
 
 Exactness claims are checked in float64 on random architectures and seeds.
 """
+
 from __future__ import annotations
 
 import copy
@@ -71,7 +72,9 @@ def ortho(n, seed):
 
 
 architectures = st.lists(st.integers(2, 9), min_size=3, max_size=6)
-modes = st.sampled_from([("trainable", "trainable+decay"), ("constant", "constant"), ("none", "none"), ("trainable", "expectation")])
+modes = st.sampled_from(
+    [("trainable", "trainable+decay"), ("constant", "constant"), ("none", "none"), ("trainable", "expectation")]
+)
 
 
 # --------------------------------------------------------------------------- the activation
@@ -127,15 +130,28 @@ def test_gain_agrees_with_isodl_functions_when_available():
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-@pytest.mark.parametrize("o,psi", [("none", "none"), ("constant", "constant"), ("trainable", "trainable"), ("trainable", "trainable+decay"), ("constant", "expectation")])
+@pytest.mark.parametrize(
+    "o,psi",
+    [
+        ("none", "none"),
+        ("constant", "constant"),
+        ("trainable", "trainable"),
+        ("trainable", "trainable+decay"),
+        ("constant", "expectation"),
+    ],
+)
 def test_forward_shapes_dtypes_and_orthogonal_init(dtype, o, psi):
-    model = IsotropicMLP([6, 5, 8, 3], intrinsic_length=o, psi=psi, dtype=dtype, generator=torch.Generator().manual_seed(0))
+    model = IsotropicMLP(
+        [6, 5, 8, 3], intrinsic_length=o, psi=psi, dtype=dtype, generator=torch.Generator().manual_seed(0)
+    )
     x = torch.randn(4, 6, dtype=dtype)
     out = model(x)
     assert out.shape == (4, 3) and out.dtype == dtype
     assert model(x[0]).shape == (3,)
     for k in range(3):
-        torch.testing.assert_close(model.singular_values(k), torch.ones(min(model.weights[k].shape), dtype=F64), rtol=1e-5, atol=1e-5)
+        torch.testing.assert_close(
+            model.singular_values(k), torch.ones(min(model.weights[k].shape), dtype=F64), rtol=1e-5, atol=1e-5
+        )
     assert all(float(b.detach().abs().max()) == 0 for b in model.biases)
     assert model.widths == [6, 5, 8, 3] and model.n_hidden == 2
     assert len(model.psis) == (2 if psi in ("constant", "trainable", "trainable+decay") else 0)
@@ -268,7 +284,9 @@ def make_zero_singular_neuron(model, k, bias=1.0):
             model.psis[k - 1][-1] = 0.0
 
 
-@pytest.mark.parametrize("widths,k", [([6, 5, 4, 3], 0), ([6, 5, 4, 3], 1), ([7, 6, 6, 5, 4], 2), ([4, 8, 3], 0), ([5, 3, 7, 6, 2], 1)])
+@pytest.mark.parametrize(
+    "widths,k", [([6, 5, 4, 3], 0), ([6, 5, 4, 3], 1), ([7, 6, 6, 5, 4], 2), ([4, 8, 3], 0), ([5, 3, 7, 6, 2], 1)]
+)
 @pytest.mark.parametrize("seed", [0, 1])
 def test_zero_singular_value_removal_is_exact_only_with_both_compensations(widths, k, seed):
     model = random_model(widths, seed=seed)
@@ -616,7 +634,13 @@ def test_train_epoch_and_accuracy():
 
 @pytest.mark.parametrize(
     "widths,fraction",
-    [([3072, 500, 500, 10], 0.139), ([3072] + [500] * 4 + [10], 0.218), ([3072] + [1000] * 6 + [10], 0.370), ([64] + [64] * 4 + [10], 0.461), ([40] + [64] * 4 + [10], 0.505)],
+    [
+        ([3072, 500, 500, 10], 0.139),
+        ([3072] + [500] * 4 + [10], 0.218),
+        ([3072] + [1000] * 6 + [10], 0.370),
+        ([64] + [64] * 4 + [10], 0.461),
+        ([40] + [64] * 4 + [10], 0.505),
+    ],
 )
 def test_expected_reductions_match_the_spec_table(widths, fraction):
     reduction = sparsity.expected_nonzero_reduction(widths) / sparsity.parameter_count(widths)["total"]
@@ -641,14 +665,24 @@ def test_count_nonzero_after_alternating_diagonalisation_matches_formula(widths)
 def test_sparsity_limit_and_alternating_layers():
     assert sparsity.alternating_layers([4, 5, 5, 5, 5, 5, 2]) == [1, 3]
     assert sparsity.alternating_layers([4, 5, 2]) == []
-    assert sparsity.sparsity_limit(1) == 1.0 and sparsity.sparsity_limit(2) == 0.5 and sparsity.sparsity_limit(3) == pytest.approx(2 / 3)
+    assert (
+        sparsity.sparsity_limit(1) == 1.0
+        and sparsity.sparsity_limit(2) == 0.5
+        and sparsity.sparsity_limit(3) == pytest.approx(2 / 3)
+    )
     assert sparsity.sparsity_limit(4, 64) == pytest.approx((2 * 64 * 64 + 2 * 64) / (4 * 64 * 64))
     assert abs(sparsity.sparsity_limit(101) - 0.5) < 0.01
     with pytest.raises(ValueError, match="adjacent"):
         sparsity.expected_nonzero_reduction([4, 5, 5, 5, 5, 2], [1, 2])
     with pytest.raises(ValueError, match="layers\\[0\\]"):
         sparsity.expected_nonzero_reduction([4, 5, 5, 2], [0])
-    assert sparsity.parameter_count([4, 5, 3], intrinsic_length="none", psi="none") == {"weights": 35, "biases": 8, "psi": 0, "o": 0, "total": 43}
+    assert sparsity.parameter_count([4, 5, 3], intrinsic_length="none", psi="none") == {
+        "weights": 35,
+        "biases": 8,
+        "psi": 0,
+        "o": 0,
+        "total": 43,
+    }
     assert sparsity.offdiagonal_fraction(torch.zeros(3, 3)) == 0.0
     with pytest.raises(TypeError, match="model"):
         sparsity.count_nonzero(torch.nn.Linear(3, 3))
@@ -664,7 +698,11 @@ def test_fit_classifier_pairs_and_callback():
     runs = []
     for _ in range(2):
         model = IsotropicMLP([6, 8, 3], generator=torch.Generator().manual_seed(3))
-        runs.append(schedules.fit_classifier(model, data, epochs=3, lr=1e-2, seed=4, after_epoch=lambda e, m, o: calls.append(e)))
+        runs.append(
+            schedules.fit_classifier(
+                model, data, epochs=3, lr=1e-2, seed=4, after_epoch=lambda e, m, o: calls.append(e)
+            )
+        )
     assert runs[0]["test_accuracy"] == runs[1]["test_accuracy"]  # same seed, same model: same run
     assert calls == [1, 2, 3, 1, 2, 3] and len(runs[0]["epoch"]) == 4 and math.isnan(runs[0]["train_loss"][0])
     assert isinstance(runs[0]["optimizer"], torch.optim.AdamW)
@@ -700,7 +738,9 @@ def test_run_task_schedule_attaches_and_detaches_exactly():
     static = schedules.run_task_schedule(tasks, schedule, [10, 8], adapt=False, seed=0)
     assert all(w[1:-1] == [10, 8] for w in static["widths"]) and static["changes"][0] == {}
     with pytest.raises(ValueError, match="same number of classes"):
-        schedules.run_task_schedule([tasks[0], (tasks[1][0], tasks[1][1] % 2, tasks[1][2], tasks[1][3] % 2)], [[0]], [4])
+        schedules.run_task_schedule(
+            [tasks[0], (tasks[1][0], tasks[1][1] % 2, tasks[1][2], tasks[1][3] % 2)], [[0]], [4]
+        )
     with pytest.raises(ValueError, match="schedule\\[0\\]"):
         schedules.run_task_schedule(tasks, [[0, 0]], [4])
 

@@ -61,7 +61,28 @@ from torch import nn
 from isodl.core.ops import unit_rows
 from isodl.core.validate import check_choice, check_float, check_int, check_tensor
 
-__all__ = ['ELEMENTWISE_ACTIVATIONS', 'ISOTROPIC_ACTIVATIONS', 'scalar_activation', 'scalar_derivative', 'elementwise', 'elementwise_jacobian', 'isotropic', 'isotropic_tanh', 'isotropic_relu', 'isotropic_leaky_relu', 'isotropic_gelu', 'isotropic_gain', 'isotropic_jacobian', 'BasisActivation', 'IsotropicActivation', 'IsotropicTanh', 'random_orthogonal', 'random_permutation', 'random_signed_permutation', 'equivariance_error']
+__all__ = [
+    "ELEMENTWISE_ACTIVATIONS",
+    "ISOTROPIC_ACTIVATIONS",
+    "scalar_activation",
+    "scalar_derivative",
+    "elementwise",
+    "elementwise_jacobian",
+    "isotropic",
+    "isotropic_tanh",
+    "isotropic_relu",
+    "isotropic_leaky_relu",
+    "isotropic_gelu",
+    "isotropic_gain",
+    "isotropic_jacobian",
+    "BasisActivation",
+    "IsotropicActivation",
+    "IsotropicTanh",
+    "random_orthogonal",
+    "random_permutation",
+    "random_signed_permutation",
+    "equivariance_error",
+]
 
 #: Scalar functions usable elementwise (in the standard basis or in any basis).
 ELEMENTWISE_ACTIVATIONS = ("tanh", "relu", "leaky_relu", "gelu", "sigmoid", "identity")
@@ -107,7 +128,9 @@ def _check_o(o, like: torch.Tensor):
     """The intrinsic length: a float >= 0 or a 0-d tensor >= 0 (which may carry a gradient)."""
     if isinstance(o, torch.Tensor):
         if o.numel() != 1:
-            raise ValueError(f"o must be a single number (a float or a 0-d tensor), got a tensor of shape {tuple(o.shape)}")
+            raise ValueError(
+                f"o must be a single number (a float or a 0-d tensor), got a tensor of shape {tuple(o.shape)}"
+            )
         if not o.is_floating_point():
             raise TypeError(f"o must be a floating-point number, got dtype {o.dtype}")
         value = float(o.detach())
@@ -385,7 +408,9 @@ def isotropic_gelu(x, o=0.0, dim: int = -1):
     return isotropic(x, "gelu", o=o, dim=dim)
 
 
-def isotropic_gain(x, activation: str = "tanh", *, o=0.0, radius: float = 1.0, negative_slope: float = 0.01, dim: int = -1):
+def isotropic_gain(
+    x, activation: str = "tanh", *, o=0.0, radius: float = 1.0, negative_slope: float = 0.01, dim: int = -1
+):
     """The scalar gain ``h(rho) = sigma(rho) / rho`` of each vector (``isotropic(x) = h * x``), keepdim."""
     t, was_numpy, act, d, o_t, o_value, radius, alpha = _isotropic_parts(x, activation, o, radius, negative_slope, dim)
     zero = (t.detach() == 0).all(dim=d, keepdim=True) & (o_value == 0.0)
@@ -473,7 +498,11 @@ class BasisActivation(nn.Module):
         return elementwise(x, self.activation, self.basis, negative_slope=self.negative_slope)
 
     def extra_repr(self) -> str:
-        where = "standard basis" if self.basis is None else f"basis of {self.basis.shape[0]} rows in {self.basis.shape[1]}-d"
+        where = (
+            "standard basis"
+            if self.basis is None
+            else f"basis of {self.basis.shape[0]} rows in {self.basis.shape[1]}-d"
+        )
         return f"{self.activation}, {where}"
 
 

@@ -34,7 +34,7 @@ import torch
 from isodl.core import ops
 from isodl.exercises import CheckResult, compare_functions, matches, register_check
 
-__all__ = ['UNIT_ROWS_HINTS', 'check_unit_rows']
+__all__ = ["UNIT_ROWS_HINTS", "check_unit_rows"]
 
 
 # --------------------------------------------------------------------------- notebook 00
@@ -64,8 +64,6 @@ def _zero_rows_not_finite(got, expected, inputs) -> bool:
     x = inputs[0]
     zero = (x == 0).all(dim=-1)
     return bool(zero.any()) and not bool(torch.isfinite(got[zero]).all())
-
-
 
 
 def _is_column_normalised(got, expected, inputs) -> bool:

@@ -23,7 +23,21 @@ import torch
 
 from isodl.core.validate import check_choice, check_int
 
-__all__ = ['SCALES', 'SCALE_ENV', 'DEVICE_ENV', 'HEADLESS_ENV', 'THREADS_ENV', 'set_seed', 'get_device', 'configure_threads', 'resolve_scale', 'by_scale', 'is_headless', 'Config', 'setup']
+__all__ = [
+    "SCALES",
+    "SCALE_ENV",
+    "DEVICE_ENV",
+    "HEADLESS_ENV",
+    "THREADS_ENV",
+    "set_seed",
+    "get_device",
+    "configure_threads",
+    "resolve_scale",
+    "by_scale",
+    "is_headless",
+    "Config",
+    "setup",
+]
 
 #: The two sizes every notebook supports. "course" runs on a laptop CPU in about
 #: a minute; "paper" is closer to the papers' sizes and wants a GPU.

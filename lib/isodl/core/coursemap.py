@@ -13,18 +13,78 @@ __all__ = ["COURSE_MAP", "TRACKS", "course_map", "code_for"]
 
 #: The course in learning order: (file stem, title, what it teaches, the isodl subpackage behind it).
 COURSE_MAP = [
-    ("00_start_here", "Start here", "how the course works: parameters and SCALE, exercises and checks, widgets, the data, a first training run", "isodl.core"),
-    ("01_symmetry_of_activations", "Symmetry of activations", "privileged bases; elementwise maps and their discrete symmetry; isotropic maps and O(n)", "isodl.core.activations, isodl.symmetry"),
-    ("02_spotlight_resonance", "The Spotlight Resonance Method", "measuring how activations align with a basis; the exact fast formulation; isotropic baselines", "isodl.symmetry (srm)"),
-    ("03_alignment_follows_the_basis", "Alignment follows the basis", "trained autoencoders and the basis their activation privileges", "isodl.symmetry (autoencoder, representations)"),
-    ("04_quantised_representations", "Quantised representations", "PPPM density plots; when representations cluster on privileged directions", "isodl.symmetry (pppm, representations)"),
-    ("05_isotropic_networks", "Isotropic networks", "the isotropic MLP with intrinsic length and psi; 1-Lipschitz Jacobians", "isodl.topology (network)"),
-    ("06_diagonalisation", "Diagonalisation", "the reparameterisation symmetry, SVD and diagonalised layers", "isodl.topology (network)"),
-    ("07_neurogenesis_and_neurodegeneration", "Neurogenesis and neurodegeneration", "growing and pruning neurons while the function stays put", "isodl.topology (network, schedules)"),
-    ("08_sparsification", "Sparsification", "exact non-zero counts after diagonalising alternating layers", "isodl.topology (sparsity)"),
-    ("09_affine_divergence", "The Affine Divergence", "how one SGD step through an affine map moves activations", "isodl.normalisation (divergence, layers)"),
-    ("10_normalisation_from_first_principles", "Normalisation from first principles", "L2/RMS normalisation, the affine-like layer, PatchNorm", "isodl.normalisation (layers, experiments)"),
-    ("11_forward_sensitivity", "Forward sensitivity", "exact gradients for long-term dependencies vs (truncated) BPTT", "isodl.recurrent"),
+    (
+        "00_start_here",
+        "Start here",
+        "how the course works: parameters and SCALE, exercises and checks, widgets, the data, a first training run",
+        "isodl.core",
+    ),
+    (
+        "01_symmetry_of_activations",
+        "Symmetry of activations",
+        "privileged bases; elementwise maps and their discrete symmetry; isotropic maps and O(n)",
+        "isodl.core.activations, isodl.symmetry",
+    ),
+    (
+        "02_spotlight_resonance",
+        "The Spotlight Resonance Method",
+        "measuring how activations align with a basis; the exact fast formulation; isotropic baselines",
+        "isodl.symmetry (srm)",
+    ),
+    (
+        "03_alignment_follows_the_basis",
+        "Alignment follows the basis",
+        "trained autoencoders and the basis their activation privileges",
+        "isodl.symmetry (autoencoder, representations)",
+    ),
+    (
+        "04_quantised_representations",
+        "Quantised representations",
+        "PPPM density plots; when representations cluster on privileged directions",
+        "isodl.symmetry (pppm, representations)",
+    ),
+    (
+        "05_isotropic_networks",
+        "Isotropic networks",
+        "the isotropic MLP with intrinsic length and psi; 1-Lipschitz Jacobians",
+        "isodl.topology (network)",
+    ),
+    (
+        "06_diagonalisation",
+        "Diagonalisation",
+        "the reparameterisation symmetry, SVD and diagonalised layers",
+        "isodl.topology (network)",
+    ),
+    (
+        "07_neurogenesis_and_neurodegeneration",
+        "Neurogenesis and neurodegeneration",
+        "growing and pruning neurons while the function stays put",
+        "isodl.topology (network, schedules)",
+    ),
+    (
+        "08_sparsification",
+        "Sparsification",
+        "exact non-zero counts after diagonalising alternating layers",
+        "isodl.topology (sparsity)",
+    ),
+    (
+        "09_affine_divergence",
+        "The Affine Divergence",
+        "how one SGD step through an affine map moves activations",
+        "isodl.normalisation (divergence, layers)",
+    ),
+    (
+        "10_normalisation_from_first_principles",
+        "Normalisation from first principles",
+        "L2/RMS normalisation, the affine-like layer, PatchNorm",
+        "isodl.normalisation (layers, experiments)",
+    ),
+    (
+        "11_forward_sensitivity",
+        "Forward sensitivity",
+        "exact gradients for long-term dependencies vs (truncated) BPTT",
+        "isodl.recurrent",
+    ),
 ]
 
 #: The parts of the course: (notebooks, subpackage, what it covers).

@@ -47,7 +47,30 @@ import torch
 
 from isodl.core.validate import check_bool, check_choice, check_float, check_int, check_tensor
 
-__all__ = ['DATA_ENV', 'MNIST_URL', 'MNIST_FILES', 'MNIST_SHA256', 'CIFAR10_URL', 'CIFAR10_FILE', 'CIFAR10_SHA256', 'Dataset', 'train_test_split', 'standardise', 'digits', 'mnist1d', 'gaussian_blobs', 'isotropic_gaussian', 'uniform_sphere', 'data_dir', 'sha256_of', 'ChecksumError', 'load_mnist', 'load_cifar10', 'DATASETS', 'load_dataset']
+__all__ = [
+    "DATA_ENV",
+    "MNIST_URL",
+    "MNIST_FILES",
+    "MNIST_SHA256",
+    "CIFAR10_URL",
+    "CIFAR10_FILE",
+    "CIFAR10_SHA256",
+    "Dataset",
+    "train_test_split",
+    "standardise",
+    "digits",
+    "mnist1d",
+    "gaussian_blobs",
+    "isotropic_gaussian",
+    "uniform_sphere",
+    "data_dir",
+    "sha256_of",
+    "ChecksumError",
+    "load_mnist",
+    "load_cifar10",
+    "DATASETS",
+    "load_dataset",
+]
 
 #: Environment variable that overrides :func:`data_dir`.
 DATA_ENV = "ISODL_DATA"
@@ -152,8 +175,7 @@ class Dataset:
             y = check_tensor(f"y_{part}", getattr(self, f"y_{part}"), ndim=1)
             if x.ndim < 1 or x.shape[0] != y.shape[0]:
                 raise ValueError(
-                    f"x_{part} and y_{part} must have the same number of rows, "
-                    f"got {list(x.shape)} and {list(y.shape)}"
+                    f"x_{part} and y_{part} must have the same number of rows, got {list(x.shape)} and {list(y.shape)}"
                 )
             if y.dtype != torch.int64:
                 raise TypeError(f"y_{part} must be an int64 tensor of class indices, got dtype {y.dtype}")
@@ -192,7 +214,7 @@ class Dataset:
             f"classes={self.n_classes} dtype={self.x_train.dtype})"
         )
 
-    def to(self, dtype: torch.dtype) -> "Dataset":
+    def to(self, dtype: torch.dtype) -> Dataset:
         """Return a copy whose floating tensors (inputs and ``meta`` statistics) have ``dtype``."""
         dtype = _check_dtype("dtype", dtype)
 
@@ -294,8 +316,7 @@ def standardise(train, *others, eps: float = 1e-8):
         other = check_tensor(name, other, floating=True)
         if other.shape[1:] != train.shape[1:]:
             raise ValueError(
-                f"{name} must have the same feature shape as train {list(train.shape[1:])}, "
-                f"got {list(other.shape[1:])}"
+                f"{name} must have the same feature shape as train {list(train.shape[1:])}, got {list(other.shape[1:])}"
             )
         checked.append(other)
     parts, mean, std = _standardise(train, checked, eps)
@@ -710,9 +731,7 @@ def load_mnist(
         parts[split] = (images, labels)
     image_shape = tuple(int(d) for d in parts["train"][0].shape[1:])
     if tuple(parts["test"][0].shape[1:]) != image_shape:
-        raise ValueError(
-            f"train images are {image_shape} but test images are {tuple(parts['test'][0].shape[1:])}"
-        )
+        raise ValueError(f"train images are {image_shape} but test images are {tuple(parts['test'][0].shape[1:])}")
 
     def images_to_tensor(images: np.ndarray) -> torch.Tensor:
         return torch.tensor(images.reshape(images.shape[0], -1), dtype=dtype) / 255
@@ -785,9 +804,7 @@ def load_cifar10(
     url = _check_url(url)
     expected = _check_hex_digest("sha256", sha256)
     dtype = _check_dtype("dtype", dtype)
-    paths = _ensure_files(
-        "CIFAR-10", folder, {CIFAR10_FILE: expected}, {CIFAR10_FILE: url}, download, "load_cifar10"
-    )
+    paths = _ensure_files("CIFAR-10", folder, {CIFAR10_FILE: expected}, {CIFAR10_FILE: url}, download, "load_cifar10")
     archive = paths[CIFAR10_FILE]
     try:
         tar = tarfile.open(archive, "r:gz")
@@ -808,7 +825,9 @@ def load_cifar10(
     x_train = to_images(np.concatenate([d for d, _ in train]))
     y_train = torch.tensor(np.concatenate([lab for _, lab in train]), dtype=torch.int64)
     meta = {"image_shape": (3, 32, 32), "standardised": False, "source": f"CIFAR-10 python archive {archive}"}
-    return Dataset(x_train, y_train, to_images(test[0]), torch.tensor(test[1], dtype=torch.int64), "cifar10", classes, meta)
+    return Dataset(
+        x_train, y_train, to_images(test[0]), torch.tensor(test[1], dtype=torch.int64), "cifar10", classes, meta
+    )
 
 
 # --------------------------------------------------------------------------- dispatch

@@ -14,7 +14,7 @@ import torch
 
 from isodl.core.validate import check_int, check_tensor
 
-__all__ = ['unit_rows']
+__all__ = ["unit_rows"]
 
 
 def unit_rows(x, dim: int = -1):
@@ -74,9 +74,7 @@ def unit_rows(x, dim: int = -1):
         )
     dim = check_int("dim", dim)
     if not -t.ndim <= dim < t.ndim:
-        raise ValueError(
-            f"dim must be between {-t.ndim} and {t.ndim - 1} for x of shape {tuple(t.shape)}, got {dim}"
-        )
+        raise ValueError(f"dim must be between {-t.ndim} and {t.ndim - 1} for x of shape {tuple(t.shape)}, got {dim}")
 
     if t.shape[dim] == 0:  # vectors of length 0: nothing to scale
         out = t.clone()

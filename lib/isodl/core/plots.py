@@ -20,7 +20,18 @@ from matplotlib.figure import Figure
 
 from isodl.core.validate import check_int, check_tensor
 
-__all__ = ['COLORS', 'STYLE', 'use_style', 'figure', 'plot_history', 'image_grid', 'signal_grid', 'rotation_2d', 'elementwise_rotation_gap', 'plot_elementwise_ring']
+__all__ = [
+    "COLORS",
+    "STYLE",
+    "use_style",
+    "figure",
+    "plot_history",
+    "image_grid",
+    "signal_grid",
+    "rotation_2d",
+    "elementwise_rotation_gap",
+    "plot_elementwise_ring",
+]
 
 #: Colour cycle used throughout the course (colour-blind friendly).
 COLORS = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442", "#000000"]
@@ -76,7 +87,9 @@ def figure(ncols: int = 1, nrows: int = 1, *, width: float | None = None, height
     return fig, axes.ravel()
 
 
-def plot_history(history: Mapping[str, Sequence[float]], keys: Sequence[str] | None = None, *, title: str = "Training") -> Figure:
+def plot_history(
+    history: Mapping[str, Sequence[float]], keys: Sequence[str] | None = None, *, title: str = "Training"
+) -> Figure:
     """Plot training curves from :class:`isodl.core.train.History` or its ``to_dict()``.
 
     Losses share the left panel (log scale); accuracies, if any, go on the right.

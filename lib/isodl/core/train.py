@@ -28,7 +28,7 @@ from torch import nn
 from isodl.core.config import is_headless
 from isodl.core.validate import check_choice, check_float, check_int, check_tensor, check_widths
 
-__all__ = ['TASKS', 'OPTIMIZERS', 'ACTIVATIONS', 'MLP', 'History', 'make_optimizer', 'evaluate', 'fit']
+__all__ = ["TASKS", "OPTIMIZERS", "ACTIVATIONS", "MLP", "History", "make_optimizer", "evaluate", "fit"]
 
 TASKS = ("classify", "autoencode")
 OPTIMIZERS = ("sgd", "adam", "adamw")
@@ -125,7 +125,9 @@ def _default_loss(task: str) -> Callable:
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, x, y=None, *, task: str = "classify", loss_fn: Callable | None = None, batch_size: int = 1024) -> dict:
+def evaluate(
+    model: nn.Module, x, y=None, *, task: str = "classify", loss_fn: Callable | None = None, batch_size: int = 1024
+) -> dict:
     """Mean loss (and accuracy for classifiers) of ``model`` on ``x`` (targets ``y``; inputs for autoencoders)."""
     task = check_choice("task", task, TASKS)
     x = check_tensor("x", x, floating=True)

@@ -15,7 +15,7 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import torch
 
-__all__ = ['check_int', 'check_float', 'check_bool', 'check_choice', 'check_tensor', 'check_widths']
+__all__ = ["check_int", "check_float", "check_bool", "check_choice", "check_tensor", "check_widths"]
 
 
 def check_int(name: str, value, *, minimum: int | None = None, maximum: int | None = None) -> int:

@@ -36,7 +36,7 @@ from matplotlib.figure import Figure
 
 from isodl.core.config import is_headless
 
-__all__ = ['make_control', 'InteractiveFigure', 'interactive_figure']
+__all__ = ["make_control", "InteractiveFigure", "interactive_figure"]
 
 
 def make_control(name: str, spec, default=None) -> ipw.ValueWidget:
@@ -49,7 +49,9 @@ def make_control(name: str, spec, default=None) -> ipw.ValueWidget:
         return ipw.Checkbox(value=spec if default is None else bool(default), description=desc, style=style)
     if isinstance(spec, tuple):
         if len(spec) not in (2, 3) or not all(isinstance(v, numbers.Real) and not isinstance(v, bool) for v in spec):
-            raise ValueError(f"control {name!r}: a tuple must be (min, max) or (min, max, step) of numbers, got {spec!r}")
+            raise ValueError(
+                f"control {name!r}: a tuple must be (min, max) or (min, max, step) of numbers, got {spec!r}"
+            )
         lo, hi = spec[0], spec[1]
         if not lo < hi:
             raise ValueError(f"control {name!r}: min must be < max, got {spec!r}")
@@ -91,7 +93,9 @@ class InteractiveFigure:
         accepts_kwargs = any(p.kind is p.VAR_KEYWORD for p in params.values())
         for name in controls:
             if name not in params and not accepts_kwargs:
-                raise ValueError(f"control {name!r} is not a parameter of {getattr(plot_fn, '__name__', repr(plot_fn))}{sig}")
+                raise ValueError(
+                    f"control {name!r} is not a parameter of {getattr(plot_fn, '__name__', repr(plot_fn))}{sig}"
+                )
         self.plot_fn = plot_fn
         self.headless = is_headless() if headless is None else bool(headless)
         self.controls: dict[str, ipw.ValueWidget] = {}
@@ -102,7 +106,9 @@ class InteractiveFigure:
                 default = None
             self.controls[name] = make_control(name, spec, default)
         self.output = ipw.Output()
-        self.widget = ipw.VBox([ipw.HBox(list(self.controls.values()), layout=ipw.Layout(flex_flow="row wrap")), self.output])
+        self.widget = ipw.VBox(
+            [ipw.HBox(list(self.controls.values()), layout=ipw.Layout(flex_flow="row wrap")), self.output]
+        )
         self.last_figure: Figure | None = None
         self.renders = 0
         for c in self.controls.values():
@@ -119,7 +125,9 @@ class InteractiveFigure:
             raise ValueError(f"unknown control(s) {sorted(unknown)}; controls are {list(self.controls)}")
         fig = self.plot_fn(**{**self.values(), **overrides})
         if not isinstance(fig, Figure):
-            raise TypeError(f"{getattr(self.plot_fn, '__name__', repr(self.plot_fn))} must return a matplotlib Figure, got {type(fig).__name__}")
+            raise TypeError(
+                f"{getattr(self.plot_fn, '__name__', repr(self.plot_fn))} must return a matplotlib Figure, got {type(fig).__name__}"
+            )
         plt.close(fig)  # never leak figures into pyplot's global state
         self.last_figure = fig
         self.renders += 1
@@ -158,6 +166,8 @@ class InteractiveFigure:
             display(self.widget)
 
 
-def interactive_figure(plot_fn: Callable[..., Figure], *, headless: bool | None = None, **controls) -> InteractiveFigure:
+def interactive_figure(
+    plot_fn: Callable[..., Figure], *, headless: bool | None = None, **controls
+) -> InteractiveFigure:
     """Bind ``plot_fn`` to controls; display the result (last expression of a cell) to show it."""
     return InteractiveFigure(plot_fn, controls, headless=headless)

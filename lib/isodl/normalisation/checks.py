@@ -33,7 +33,14 @@ import torch
 
 from isodl.exercises import CheckResult, compare_functions, register_check
 
-__all__ = ['PREDICTED_STEP_HINTS', 'check_predicted_step', 'AFFINE_LIKE_HINTS', 'check_affine_like', 'AFFINE_LIKE_INIT_HINTS', 'check_affine_like_init']
+__all__ = [
+    "PREDICTED_STEP_HINTS",
+    "check_predicted_step",
+    "AFFINE_LIKE_HINTS",
+    "check_affine_like",
+    "AFFINE_LIKE_INIT_HINTS",
+    "check_affine_like_init",
+]
 
 
 # --- checks for notebooks 09 and 10 (the Affine Divergence; references in isodl.affine)

@@ -55,7 +55,22 @@ from torch import nn
 from isodl.core.validate import check_bool, check_choice, check_float, check_int, check_tensor
 from isodl.normalisation.layers import as_pair, augment, l2_normalize
 
-__all__ = ['OneStep', 'one_step', 'LocalStep', 'conv_position_step', 'token_step', 'minibatch_kernel', 'predicted_minibatch_step', 'self_term_share', 'self_share_curve', 'patch_matrix', 'patch_sq_norms', 'conv_kernel', 'value_path_kernel', 'divergence_data']
+__all__ = [
+    "OneStep",
+    "one_step",
+    "LocalStep",
+    "conv_position_step",
+    "token_step",
+    "minibatch_kernel",
+    "predicted_minibatch_step",
+    "self_term_share",
+    "self_share_curve",
+    "patch_matrix",
+    "patch_sq_norms",
+    "conv_kernel",
+    "value_path_kernel",
+    "divergence_data",
+]
 
 
 # --------------------------------------------------------------------------- measuring one SGD step
@@ -337,8 +352,13 @@ def patch_matrix(x, kernel_size, stride=1, padding=0, dilation=1) -> torch.Tenso
     """
     x = check_tensor("x", x, ndim=4, floating=True)
     k = as_pair("kernel_size", kernel_size, 1)
-    cols = F.unfold(x, k, dilation=as_pair("dilation", dilation, 1), padding=as_pair("padding", padding, 0),
-                    stride=as_pair("stride", stride, 1))
+    cols = F.unfold(
+        x,
+        k,
+        dilation=as_pair("dilation", dilation, 1),
+        padding=as_pair("padding", padding, 0),
+        stride=as_pair("stride", stride, 1),
+    )
     return cols.transpose(1, 2)
 
 
@@ -350,11 +370,19 @@ def patch_sq_norms(x, kernel_size, stride=1, padding=0, dilation=1) -> torch.Ten
     x = check_tensor("x", x, ndim=4, floating=True)
     k = as_pair("kernel_size", kernel_size, 1)
     ones = torch.ones(1, x.shape[1], *k, dtype=x.dtype, device=x.device)
-    return F.conv2d(x * x, ones, None, stride=as_pair("stride", stride, 1), padding=as_pair("padding", padding, 0),
-                    dilation=as_pair("dilation", dilation, 1))
+    return F.conv2d(
+        x * x,
+        ones,
+        None,
+        stride=as_pair("stride", stride, 1),
+        padding=as_pair("padding", padding, 0),
+        dilation=as_pair("dilation", dilation, 1),
+    )
 
 
-def conv_kernel(x, kernel_size, stride=1, padding=0, dilation=1, *, bias: bool = True, normalised: bool = False) -> torch.Tensor:
+def conv_kernel(
+    x, kernel_size, stride=1, padding=0, dilation=1, *, bias: bool = True, normalised: bool = False
+) -> torch.Tensor:
     """The convolution's tangent kernel over all (sample, position) pairs: ``K = P~ P~^T``, ``[N L, N L]``.
 
     Entry ``((n, p), (m, q))`` is ``P_{n,p} . P_{m,q} + 1``. One SGD step on the
@@ -380,7 +408,9 @@ def value_path_kernel(x, pattern, *, bias: bool = True) -> torch.Tensor:
     x = check_tensor("x", x, ndim=3, floating=True)
     a = check_tensor("pattern", pattern, ndim=3, floating=True)
     if a.shape != (x.shape[0], x.shape[1], x.shape[1]):
-        raise ValueError(f"pattern must have shape [N, T, T] = {[x.shape[0], x.shape[1], x.shape[1]]}, got {list(a.shape)}")
+        raise ValueError(
+            f"pattern must have shape [N, T, T] = {[x.shape[0], x.shape[1], x.shape[1]]}, got {list(a.shape)}"
+        )
     bias = check_bool("bias", bias)
     xa = augment(x) if bias else x
     r = (a.to(xa.dtype) @ xa).reshape(-1, xa.shape[-1])

@@ -40,7 +40,32 @@ from torch import nn
 from isodl.core.validate import check_choice, check_float, check_int, check_tensor, check_widths
 from isodl.normalisation.layers import AffineLike, L2Norm, RMSNorm
 
-__all__ = ['METHODS', 'CONTROL', 'ALL_METHODS', 'LABELS', 'RescaledGradLinear', 'build_mlp', 'first_affine', 'Split', 'split_data', 'steps_for_epochs', 'train_sgd', 'accuracy', 'train_run', 'compare_methods', 'summarise', 'best_lrs', 'markdown_table', 'batch_size_sweep', 'batch_size_table', 'batch_size_slopes', 'effective_step_ratios', 'activation_spread', 'affine_inputs', 'scale_ablation']
+__all__ = [
+    "METHODS",
+    "CONTROL",
+    "ALL_METHODS",
+    "LABELS",
+    "RescaledGradLinear",
+    "build_mlp",
+    "first_affine",
+    "Split",
+    "split_data",
+    "steps_for_epochs",
+    "train_sgd",
+    "accuracy",
+    "train_run",
+    "compare_methods",
+    "summarise",
+    "best_lrs",
+    "markdown_table",
+    "batch_size_sweep",
+    "batch_size_table",
+    "batch_size_slopes",
+    "effective_step_ratios",
+    "activation_spread",
+    "affine_inputs",
+    "scale_ablation",
+]
 
 #: The comparison set of notebook 10.
 METHODS = ("none", "batchnorm", "layernorm", "rmsnorm", "l2", "affine_like")
@@ -94,12 +119,16 @@ class RescaledGradLinear(nn.Linear):
     """
 
     def __init__(self, in_features: int, out_features: int):
-        super().__init__(check_int("in_features", in_features, minimum=1), check_int("out_features", out_features, minimum=1))
+        super().__init__(
+            check_int("in_features", in_features, minimum=1), check_int("out_features", out_features, minimum=1)
+        )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = check_tensor("x", x, floating=True)
         if x.ndim < 1 or x.shape[-1] != self.in_features:
-            raise ValueError(f"x must have {self.in_features} features in its last dimension, got shape {tuple(x.shape)}")
+            raise ValueError(
+                f"x must have {self.in_features} features in its last dimension, got shape {tuple(x.shape)}"
+            )
         return _RescaledLinearFunction.apply(x, self.weight, self.bias)
 
 
@@ -110,7 +139,9 @@ def _check_widths(widths) -> list[int]:
     return check_widths(widths, example="[40, 128, 10]")
 
 
-def build_mlp(method: str, widths: Sequence[int] = (40, 128, 128, 128, 10), *, init: str | None = None) -> nn.Sequential:
+def build_mlp(
+    method: str, widths: Sequence[int] = (40, 128, 128, 128, 10), *, init: str | None = None
+) -> nn.Sequential:
     """The comparison MLP, ``widths = [d_in, h_1, ..., d_out]``, ReLU between layers.
 
     ``method`` (placement in brackets):
@@ -199,10 +230,12 @@ class Split:
     x_test: torch.Tensor
     y_test: torch.Tensor
 
-    def scaled(self, factor: float) -> "Split":
+    def scaled(self, factor: float) -> Split:
         """The same split with every input multiplied by ``factor`` (the input-scale ablation)."""
         factor = check_float("factor", factor, minimum=0.0, strict_minimum=True)
-        return Split(self.x_train * factor, self.y_train, self.x_val * factor, self.y_val, self.x_test * factor, self.y_test)
+        return Split(
+            self.x_train * factor, self.y_train, self.x_val * factor, self.y_val, self.x_test * factor, self.y_test
+        )
 
     def __repr__(self) -> str:
         return (
@@ -223,7 +256,9 @@ def split_data(data, n_val: int = 500, seed: int = 0) -> Split:
     seed = check_int("seed", seed, minimum=0)
     order = torch.randperm(n, generator=torch.Generator().manual_seed(seed))
     val, train = order[:n_val], order[n_val:]
-    return Split(data.x_train[train], data.y_train[train], data.x_train[val], data.y_train[val], data.x_test, data.y_test)
+    return Split(
+        data.x_train[train], data.y_train[train], data.x_train[val], data.y_train[val], data.x_test, data.y_test
+    )
 
 
 def steps_for_epochs(n_train: int, batch_size: int, epochs: int) -> int:
@@ -327,7 +362,11 @@ def train_run(
     if not isinstance(split, Split):
         raise TypeError(f"split must be a normcompare.Split (from split_data), got {type(split).__name__}")
     seed = check_int("seed", seed, minimum=0)
-    widths = [split.x_train.shape[1], 128, 128, 128, int(split.y_train.max()) + 1] if widths is None else _check_widths(widths)
+    widths = (
+        [split.x_train.shape[1], 128, 128, 128, int(split.y_train.max()) + 1]
+        if widths is None
+        else _check_widths(widths)
+    )
     if widths[0] != split.x_train.shape[1]:
         raise ValueError(f"widths[0] must be the input size {split.x_train.shape[1]}, got {widths[0]}")
     start = time.perf_counter()
@@ -359,7 +398,9 @@ def train_run(
 
 def _check_methods(methods) -> list[str]:
     if isinstance(methods, str) or not isinstance(methods, Sequence) or not methods:
-        raise TypeError(f"methods must be a non-empty sequence of method names from {list(ALL_METHODS)}, got {methods!r}")
+        raise TypeError(
+            f"methods must be a non-empty sequence of method names from {list(ALL_METHODS)}, got {methods!r}"
+        )
     return [check_choice("method", m, ALL_METHODS) for m in methods]
 
 
@@ -398,8 +439,16 @@ def compare_methods(
             lr = check_float(f"lr_grid[{method!r}] entry", lr, minimum=0.0, strict_minimum=True)
             for seed in seeds:
                 rows.append(
-                    train_run(method, split, lr=lr, batch_size=batch_size, steps=steps, seed=seed, widths=widths,
-                              return_model=keep_models)
+                    train_run(
+                        method,
+                        split,
+                        lr=lr,
+                        batch_size=batch_size,
+                        steps=steps,
+                        seed=seed,
+                        widths=widths,
+                        return_model=keep_models,
+                    )
                 )
     return rows
 
@@ -420,18 +469,20 @@ def summarise(rows: Sequence[Mapping], chosen: Mapping[str, float] | None = None
     for (method, lr), rs in groups.items():
         val = np.array([r["val_accuracy"] for r in rs])
         test = np.array([r["test_accuracy"] for r in rs])
-        out.append({
-            "method": method,
-            "lr": lr,
-            "n": len(rs),
-            "val_mean": float(val.mean()),
-            "val_sd": float(val.std(ddof=1)) if len(rs) > 1 else 0.0,
-            "test_mean": float(test.mean()),
-            "test_sd": float(test.std(ddof=1)) if len(rs) > 1 else 0.0,
-            "loss_mean": float(np.mean([r["train_loss"] for r in rs])),
-            "diverged": int(sum(bool(r["diverged"]) for r in rs)),
-            "best": False,
-        })
+        out.append(
+            {
+                "method": method,
+                "lr": lr,
+                "n": len(rs),
+                "val_mean": float(val.mean()),
+                "val_sd": float(val.std(ddof=1)) if len(rs) > 1 else 0.0,
+                "test_mean": float(test.mean()),
+                "test_sd": float(test.std(ddof=1)) if len(rs) > 1 else 0.0,
+                "loss_mean": float(np.mean([r["train_loss"] for r in rs])),
+                "diverged": int(sum(bool(r["diverged"]) for r in rs)),
+                "best": False,
+            }
+        )
     for method in dict.fromkeys(r["method"] for r in out):
         mine = [r for r in out if r["method"] == method]
         if chosen is not None and method in chosen:
@@ -449,8 +500,12 @@ def best_lrs(summary: Sequence[Mapping]) -> dict[str, float]:
     return {r["method"]: r["lr"] for r in summary if r["best"]}
 
 
-def markdown_table(rows: Sequence[Mapping], columns: Sequence[str], headers: Sequence[str] | None = None,
-                   formats: Mapping[str, str] | None = None) -> str:
+def markdown_table(
+    rows: Sequence[Mapping],
+    columns: Sequence[str],
+    headers: Sequence[str] | None = None,
+    formats: Mapping[str, str] | None = None,
+) -> str:
     """A Markdown table of ``rows`` (dicts), one column per key in ``columns``, with optional per-column formats."""
     headers = list(columns) if headers is None else list(headers)
     if len(headers) != len(columns):
@@ -494,7 +549,9 @@ def batch_size_sweep(
     seeds = _check_seeds(seeds)
     if isinstance(batch_sizes, (str, bytes)) or not isinstance(batch_sizes, Sequence) or not batch_sizes:
         raise TypeError(f"batch_sizes must be a non-empty sequence of ints, got {batch_sizes!r}")
-    sizes = [check_int(f"batch_sizes[{i}]", b, minimum=1, maximum=split.x_train.shape[0]) for i, b in enumerate(batch_sizes)]
+    sizes = [
+        check_int(f"batch_sizes[{i}]", b, minimum=1, maximum=split.x_train.shape[0]) for i, b in enumerate(batch_sizes)
+    ]
     if steps is not None:
         steps = check_int("steps", steps, minimum=1)
     else:
@@ -519,8 +576,13 @@ def batch_size_table(rows: Sequence[Mapping]) -> list[dict]:
     for r in rows:
         groups.setdefault((r["method"], int(r["batch_size"])), []).append(float(r["test_accuracy"]))
     return [
-        {"method": m, "batch_size": b, "n": len(v), "mean": float(np.mean(v)),
-         "sd": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0}
+        {
+            "method": m,
+            "batch_size": b,
+            "n": len(v),
+            "mean": float(np.mean(v)),
+            "sd": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0,
+        }
         for (m, b), v in groups.items()
     ]
 
@@ -556,7 +618,9 @@ def batch_size_slopes(rows: Sequence[Mapping]) -> dict[str, dict]:
 # --------------------------------------------------------------------------- the effective-step histogram
 
 
-def effective_step_ratios(model: nn.Module, x, y, *, lr: float, batch_size: int, n_batches: int = 8, seed: int = 0) -> np.ndarray:
+def effective_step_ratios(
+    model: nn.Module, x, y, *, lr: float, batch_size: int, n_batches: int = 8, seed: int = 0
+) -> np.ndarray:
     """Per-sample ``|dz_m| / (lr |dL/dz_m|)`` at ``model``'s first affine layer after one SGD step on a mini-batch.
 
     ``L`` is the batch's mean cross-entropy, so ``dL/dz_m = g_m / B`` and the
@@ -649,8 +713,11 @@ def affine_inputs(model: nn.Module, x) -> list[torch.Tensor]:
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     x = check_tensor("x", x, ndim=2, floating=True)
     seen: list[torch.Tensor] = []
-    hooks = [m.register_forward_hook(lambda mod, inp, out: seen.append(inp[0].detach().clone()))
-             for m in model.modules() if isinstance(m, (nn.Linear, AffineLike))]
+    hooks = [
+        m.register_forward_hook(lambda mod, inp, out: seen.append(inp[0].detach().clone()))
+        for m in model.modules()
+        if isinstance(m, (nn.Linear, AffineLike))
+    ]
     was = model.training
     model.eval()
     try:
@@ -694,10 +761,25 @@ def scale_ablation(
             for seed in seeds:
                 old = None
                 if c == 1.0 and reuse is not None:
-                    old = next((r for r in reuse if r["method"] == method and float(r["lr"]) == lr and r["seed"] == seed
-                                and r["batch_size"] == batch_size and r["steps"] == steps), None)
-                row = {k: v for k, v in old.items() if k != "model"} if old is not None else train_run(
-                    method, split.scaled(c), lr=lr, batch_size=batch_size, steps=steps, seed=seed, widths=widths)
+                    old = next(
+                        (
+                            r
+                            for r in reuse
+                            if r["method"] == method
+                            and float(r["lr"]) == lr
+                            and r["seed"] == seed
+                            and r["batch_size"] == batch_size
+                            and r["steps"] == steps
+                        ),
+                        None,
+                    )
+                row = (
+                    {k: v for k, v in old.items() if k != "model"}
+                    if old is not None
+                    else train_run(
+                        method, split.scaled(c), lr=lr, batch_size=batch_size, steps=steps, seed=seed, widths=widths
+                    )
+                )
                 row["input_scale"] = c
                 rows.append(row)
     return rows

@@ -51,7 +51,21 @@ from torch import nn
 
 from isodl.core.validate import check_bool, check_choice, check_float, check_int, check_tensor
 
-__all__ = ['INITS', 'PATCHNORM_FORMS', 'augment', 'augmented_sphere', 'recover_input', 'affine_factor', 'l2_normalize', 'rms_normalize', 'L2Norm', 'RMSNorm', 'AffineLike', 'PatchNorm2d', 'SingleHeadAttention']
+__all__ = [
+    "INITS",
+    "PATCHNORM_FORMS",
+    "augment",
+    "augmented_sphere",
+    "recover_input",
+    "affine_factor",
+    "l2_normalize",
+    "rms_normalize",
+    "L2Norm",
+    "RMSNorm",
+    "AffineLike",
+    "PatchNorm2d",
+    "SingleHeadAttention",
+]
 
 INITS = ("normal", "linear")
 PATCHNORM_FORMS = ("affine_like", "normaliser")
@@ -85,7 +99,9 @@ def augment(x) -> torch.Tensor:
     """
     x = check_tensor("x", x, floating=True)
     if x.ndim < 1:
-        raise ValueError(f"x must have at least one dimension (a vector or a batch of vectors), got shape {tuple(x.shape)}")
+        raise ValueError(
+            f"x must have at least one dimension (a vector or a batch of vectors), got shape {tuple(x.shape)}"
+        )
     return torch.cat([x, torch.ones_like(x[..., :1])], dim=-1)
 
 
@@ -173,9 +189,13 @@ class L2Norm(nn.Module):
 class _FallbackRMSNorm(nn.Module):  # pragma: no cover - torch >= 2.4 has nn.RMSNorm
     def __init__(self, normalized_shape, eps=None, elementwise_affine=True, device=None, dtype=None):
         super().__init__()
-        self.normalized_shape = (int(normalized_shape),) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+        self.normalized_shape = (
+            (int(normalized_shape),) if isinstance(normalized_shape, int) else tuple(normalized_shape)
+        )
         self.eps = eps
-        self.weight = nn.Parameter(torch.ones(self.normalized_shape, device=device, dtype=dtype)) if elementwise_affine else None
+        self.weight = (
+            nn.Parameter(torch.ones(self.normalized_shape, device=device, dtype=dtype)) if elementwise_affine else None
+        )
 
     def forward(self, x):
         dims = tuple(range(-len(self.normalized_shape), 0))
@@ -394,7 +414,7 @@ class SingleHeadAttention(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         return self.pattern(x) @ self.value(self._check(x))
 
-    def freeze_pattern(self) -> "SingleHeadAttention":
+    def freeze_pattern(self) -> SingleHeadAttention:
         """Stop training the query and key weights (the pattern stays fixed); returns ``self``."""
         for p in list(self.query.parameters()) + list(self.key.parameters()):
             p.requires_grad_(False)

@@ -72,6 +72,9 @@ import numpy as np
 import torch
 
 from isodl.core.validate import check_float, check_int
+from isodl.normalisation.divergence import divergence_data, self_share_curve
+from isodl.normalisation.experiments import LABELS
+from isodl.normalisation.layers import affine_factor
 
 METHOD_STYLE = {
     "none": dict(color="#000000", marker="o"),
@@ -83,11 +86,14 @@ METHOD_STYLE = {
     "rescaled_grad": dict(color="#D55E00", marker="x"),
 }
 
-from isodl.normalisation.divergence import divergence_data, self_share_curve
-from isodl.normalisation.experiments import LABELS
-from isodl.normalisation.layers import affine_factor
-
-__all__ = ['plot_divergence', 'plot_lr_sweep', 'plot_batch_size', 'plot_effective_steps', 'plot_scale_ablation']
+__all__ = [
+    "METHOD_STYLE",
+    "plot_divergence",
+    "plot_lr_sweep",
+    "plot_batch_size",
+    "plot_effective_steps",
+    "plot_scale_ablation",
+]
 
 
 def plot_divergence(input_norm: float = 6.0, batch_size: int = 32, data: str = "mnist1d"):
@@ -167,8 +173,15 @@ def plot_lr_sweep(summary: Sequence[Mapping], *, title: str = "Method comparison
     for m in methods:
         rows = sorted((r for r in summary if r["method"] == m), key=lambda r: r["lr"])
         style = METHOD_STYLE.get(m, {})
-        ax0.errorbar([r["lr"] for r in rows], [r["test_mean"] for r in rows], yerr=[r["test_sd"] for r in rows],
-                     label=LABELS.get(m, m), capsize=2, ms=4, **style)
+        ax0.errorbar(
+            [r["lr"] for r in rows],
+            [r["test_mean"] for r in rows],
+            yerr=[r["test_sd"] for r in rows],
+            label=LABELS.get(m, m),
+            capsize=2,
+            ms=4,
+            **style,
+        )
     ax0.set_xscale("log")
     ax0.set_xlabel("learning rate (log scale)")
     ax0.set_ylabel("test accuracy")
@@ -176,8 +189,14 @@ def plot_lr_sweep(summary: Sequence[Mapping], *, title: str = "Method comparison
     ax0.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
     best = [next(r for r in summary if r["method"] == m and r["best"]) for m in methods]
     ypos = np.arange(len(best))[::-1]
-    ax1.barh(ypos, [r["test_mean"] for r in best], xerr=[r["test_sd"] for r in best],
-             color=[METHOD_STYLE.get(r["method"], {}).get("color", "0.5") for r in best], alpha=0.8, capsize=3)
+    ax1.barh(
+        ypos,
+        [r["test_mean"] for r in best],
+        xerr=[r["test_sd"] for r in best],
+        color=[METHOD_STYLE.get(r["method"], {}).get("color", "0.5") for r in best],
+        alpha=0.8,
+        capsize=3,
+    )
     ax1.set_yticks(ypos, [f"{LABELS.get(r['method'], r['method'])}\n(lr {r['lr']:g})" for r in best], fontsize=7)
     lo = min(r["test_mean"] - r["test_sd"] for r in best)
     ax1.set_xlim(max(0.0, lo - 0.1), min(1.0, max(r["test_mean"] + r["test_sd"] for r in best) + 0.05))
@@ -186,8 +205,13 @@ def plot_lr_sweep(summary: Sequence[Mapping], *, title: str = "Method comparison
     return fig
 
 
-def plot_batch_size(table_steps: Sequence[Mapping], shares: Mapping[str, Sequence[float]], share_sizes: Sequence[int],
-                    *, table_epochs: Sequence[Mapping] | None = None):
+def plot_batch_size(
+    table_steps: Sequence[Mapping],
+    shares: Mapping[str, Sequence[float]],
+    share_sizes: Sequence[int],
+    *,
+    table_epochs: Sequence[Mapping] | None = None,
+):
     """Accuracy against batch size per method (fixed steps; fixed epochs dashed) beside the self-term share curves."""
     from matplotlib.ticker import FuncFormatter
 
@@ -201,14 +225,25 @@ def plot_batch_size(table_steps: Sequence[Mapping], shares: Mapping[str, Sequenc
             rows = sorted((r for r in table if r["method"] == m), key=lambda r: r["batch_size"])
             style = dict(METHOD_STYLE.get(m, {}))
             label = LABELS.get(m, m) + (" (fixed epochs)" if dashed else "")
-            ax0.errorbar([r["batch_size"] for r in rows], [r["mean"] for r in rows], yerr=[r["sd"] for r in rows],
-                         label=label, capsize=2, ms=4, ls="--" if dashed else "-", alpha=0.5 if dashed else 1.0, **style)
+            ax0.errorbar(
+                [r["batch_size"] for r in rows],
+                [r["mean"] for r in rows],
+                yerr=[r["sd"] for r in rows],
+                label=label,
+                capsize=2,
+                ms=4,
+                ls="--" if dashed else "-",
+                alpha=0.5 if dashed else 1.0,
+                **style,
+            )
     ax0.set_xscale("log", base=2)
     ax0.xaxis.set_major_formatter(plain)
     ax0.set_xlabel("batch size B (log scale)")
     ax0.set_ylabel("test accuracy")
-    ax0.set_title("solid: same number of steps; dashed: same epochs" if table_epochs else "same number of SGD steps for every B",
-                  fontsize=9)
+    ax0.set_title(
+        "solid: same number of steps; dashed: same epochs" if table_epochs else "same number of SGD steps for every B",
+        fontsize=9,
+    )
     ax0.legend(fontsize=6.5, loc="lower right")
     for (label, curve), colour in zip(shares.items(), (COLORS[2], COLORS[1], COLORS[0])):
         ax1.plot(share_sizes, curve, marker="o", ms=3, color=colour, label=label)

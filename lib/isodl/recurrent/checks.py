@@ -33,7 +33,7 @@ import torch
 
 from isodl.exercises import CheckResult, compare_functions, register_check
 
-__all__ = ['SENSITIVITY_STEP_HINTS', 'check_sensitivity_step']
+__all__ = ["SENSITIVITY_STEP_HINTS", "check_sensitivity_step"]
 # --- end of checks for notebooks 09 and 10
 
 
@@ -103,7 +103,9 @@ def _sens_derivative_at_old_state(got, expected, inputs) -> bool:
 def _sens_transposed_J(got, expected, inputs) -> bool:
     S_prev, h_prev, h, d, eye, blocks, W_hh = _sens_parts(inputs)
     F = d[:, None] * torch.cat(blocks, dim=1)
-    return _sens_matches(got, (d[:, None] * W_hh).T @ S_prev + F) or _sens_matches(got, (W_hh * d[None, :]) @ S_prev + F)
+    return _sens_matches(got, (d[:, None] * W_hh).T @ S_prev + F) or _sens_matches(
+        got, (W_hh * d[None, :]) @ S_prev + F
+    )
 
 
 def _sens_column_major(got, expected, inputs) -> bool:
@@ -144,7 +146,10 @@ SENSITIVITY_STEP_HINTS = (
         _sens_derivative_at_old_state,
         "evaluate the tanh derivative at the new state h_t (1 - h_t^2), not at h_prev",
     ),
-    (_sens_transposed_J, "J_t = diag(1 - h_t^2) @ W_hh multiplies S_prev from the left: row i is scaled by 1 - h_t[i]^2"),
+    (
+        _sens_transposed_J,
+        "J_t = diag(1 - h_t^2) @ W_hh multiplies S_prev from the left: row i is scaled by 1 - h_t[i]^2",
+    ),
     (
         _sens_column_major,
         "flatten each weight matrix row by row: the column of W[i, j] is i * W.shape[1] + j "

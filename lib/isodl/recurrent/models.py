@@ -99,7 +99,7 @@ from torch import nn
 
 from isodl.core.validate import check_choice, check_float, check_int, check_tensor
 
-__all__ = ['IGNORE_INDEX', 'LossFn', 'StepJacobians', 'RecurrentModel', 'TanhRNN', 'CoupledTanhRNN']
+__all__ = ["IGNORE_INDEX", "LossFn", "StepJacobians", "RecurrentModel", "TanhRNN", "CoupledTanhRNN"]
 
 #: Target value meaning "no loss at this step" in :func:`recall_task`.
 IGNORE_INDEX = -100
@@ -367,7 +367,9 @@ class TanhRNN(RecurrentModel):
         self._init_drift()
         if drift is not None:
             if not isinstance(drift, dict):
-                raise TypeError(f"drift must be a dict {{parameter name: per-step increment}} or None, got {type(drift).__name__}")
+                raise TypeError(
+                    f"drift must be a dict {{parameter name: per-step increment}} or None, got {type(drift).__name__}"
+                )
             self.set_drift(**drift)
 
     def cell(self, h_prev, x_t, params):
@@ -443,7 +445,9 @@ class CoupledTanhRNN(RecurrentModel):
         self._init_drift()
         if drift is not None:
             if not isinstance(drift, dict):
-                raise TypeError(f"drift must be a dict {{parameter name: per-step increment}} or None, got {type(drift).__name__}")
+                raise TypeError(
+                    f"drift must be a dict {{parameter name: per-step increment}} or None, got {type(drift).__name__}"
+                )
             self.set_drift(**drift)
 
     def _split(self, h):
@@ -480,21 +484,36 @@ class CoupledTanhRNN(RecurrentModel):
         cols_a = sum(p[n].numel() for n in ("W_xa", "W_aa", "W_ab", "b_a"))
         cols_b = sum(p[n].numel() for n in ("W_xb", "W_bb", "W_ba", "b_b"))
         FA = torch.cat(
-            [_param_block(da, x_t, na), _param_block(da, a_prev, na), _param_block(da, b_prev, na),
-             torch.diag_embed(da), zeros_a(cols_b)],
+            [
+                _param_block(da, x_t, na),
+                _param_block(da, a_prev, na),
+                _param_block(da, b_prev, na),
+                torch.diag_embed(da),
+                zeros_a(cols_b),
+            ],
             dim=-1,
         )
         FB = torch.cat(
-            [zeros_b(cols_a), _param_block(db, x_t, nb), _param_block(db, b_prev, nb), _param_block(db, a_read, nb),
-             torch.diag_embed(db)],
+            [
+                zeros_b(cols_a),
+                _param_block(db, x_t, nb),
+                _param_block(db, b_prev, nb),
+                _param_block(db, a_read, nb),
+                torch.diag_embed(db),
+            ],
             dim=-1,
         )
         return {
-            "a": a, "b": b,
-            "AA": da[..., :, None] * p["W_aa"], "AB": da[..., :, None] * p["W_ab"],
-            "BA": db[..., :, None] * p["W_ba"], "BB": db[..., :, None] * p["W_bb"],
-            "FA": FA, "FB": FB,
-            "XA": da[..., :, None] * p["W_xa"], "XB": db[..., :, None] * p["W_xb"],
+            "a": a,
+            "b": b,
+            "AA": da[..., :, None] * p["W_aa"],
+            "AB": da[..., :, None] * p["W_ab"],
+            "BA": db[..., :, None] * p["W_ba"],
+            "BB": db[..., :, None] * p["W_bb"],
+            "FA": FA,
+            "FB": FB,
+            "XA": da[..., :, None] * p["W_xa"],
+            "XB": db[..., :, None] * p["W_xb"],
         }
 
     def cell_jacobians(self, h_prev, x_t, params) -> StepJacobians:
@@ -529,7 +548,9 @@ def check_inputs(model: RecurrentModel, inputs) -> torch.Tensor:
             f"got shape {list(inputs.shape)} ({inputs.ndim} dimensions)"
         )
     if inputs.shape[0] < 1:
-        raise ValueError(f"inputs must contain at least one time step (T >= 1), got an empty sequence with shape {list(inputs.shape)}")
+        raise ValueError(
+            f"inputs must contain at least one time step (T >= 1), got an empty sequence with shape {list(inputs.shape)}"
+        )
     if inputs.ndim == 3 and inputs.shape[1] < 1:
         raise ValueError(f"inputs must contain at least one sequence (B >= 1), got shape {list(inputs.shape)}")
     if inputs.shape[-1] != model.input_size:
@@ -543,4 +564,3 @@ def check_inputs(model: RecurrentModel, inputs) -> torch.Tensor:
             f"convert one of them (inputs.to({p.dtype}) or model.to({inputs.dtype}))"
         )
     return inputs
-

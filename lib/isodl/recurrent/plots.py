@@ -32,7 +32,7 @@ from matplotlib.ticker import FixedLocator, NullLocator
 from isodl.core.plots import COLORS, figure
 from isodl.core.validate import check_int, check_tensor
 
-__all__ = ['METHOD_COLORS', 'truncation_errors', 'plot_truncation', 'plot_costs', 'plot_recall_training']
+__all__ = ["METHOD_COLORS", "truncation_errors", "plot_truncation", "plot_costs", "plot_recall_training"]
 
 #: One colour per gradient method, shared by the figures of notebook 11.
 METHOD_COLORS = {"forward": COLORS[0], "bptt": COLORS[1], "tbptt": COLORS[2]}
@@ -113,7 +113,9 @@ def _check_truncation_data(data) -> dict:
                 f"got {errors.shape[0]} and {norms.shape[0]}"
             )
         if length is not None and errors.shape[0] != length:
-            raise ValueError(f"every entry of data must have the same sequence length; got {length} and {errors.shape[0]}")
+            raise ValueError(
+                f"every entry of data must have the same sequence length; got {length} and {errors.shape[0]}"
+            )
         length = errors.shape[0]
         out[gain] = (errors.numpy(), norms.numpy())
     return out
@@ -148,8 +150,13 @@ def plot_truncation(data, k: int = 10, recurrent_gain=None) -> Figure:
     for i, (gain, (err, _)) in enumerate(curves.items()):
         chosen = gain == recurrent_gain
         ax0.semilogy(
-            ks[:-1], np.maximum(err[:-1], floor), marker="o" if chosen else None, ms=3,
-            lw=2.2 if chosen else 1.2, alpha=1.0 if chosen else 0.55, color=shades[i],
+            ks[:-1],
+            np.maximum(err[:-1], floor),
+            marker="o" if chosen else None,
+            ms=3,
+            lw=2.2 if chosen else 1.2,
+            alpha=1.0 if chosen else 0.55,
+            color=shades[i],
             label=f"recurrent gain {gain}",
         )
     ax0.axvline(k_eff, color="k", lw=0.8, ls=":")
@@ -165,9 +172,13 @@ def plot_truncation(data, k: int = 10, recurrent_gain=None) -> Figure:
     cut = L - k_eff  # steps 0 .. cut-1 are outside the window
     pos = norms > 0
     tb = METHOD_COLORS["tbptt"]
-    ax1.semilogy(taus[pos], norms[pos], "o-", ms=3, color=METHOD_COLORS["forward"], label="exact (forward sensitivity = BPTT)")
+    ax1.semilogy(
+        taus[pos], norms[pos], "o-", ms=3, color=METHOD_COLORS["forward"], label="exact (forward sensitivity = BPTT)"
+    )
     kept = taus >= cut
-    ax1.semilogy(taus[kept & pos], norms[kept & pos], "s", ms=6, mfc="none", color=tb, label=f"TBPTT(k={k_eff}): the same")
+    ax1.semilogy(
+        taus[kept & pos], norms[kept & pos], "s", ms=6, mfc="none", color=tb, label=f"TBPTT(k={k_eff}): the same"
+    )
     if cut > 0:
         ax1.axvspan(-0.5, cut - 0.5, color=tb, alpha=0.12, lw=0, label=f"TBPTT(k={k_eff}): exactly 0")
     ax1.set_xlim(-0.5, L - 0.5)
@@ -188,12 +199,16 @@ def _integer_ticks(ax, values) -> None:
 
 def _cost_series(measurements, name: str):
     if isinstance(measurements, (str, bytes)) or not isinstance(measurements, Sequence) or not measurements:
-        raise TypeError(f"{name} must be a non-empty list of isodl.recurrent.sensitivity.CostMeasurement, got {type(measurements).__name__}")
+        raise TypeError(
+            f"{name} must be a non-empty list of isodl.recurrent.sensitivity.CostMeasurement, got {type(measurements).__name__}"
+        )
     series: dict[str, list] = {}
     for i, m in enumerate(measurements):
         for attr in ("method", "hidden_size", "T", "seconds_per_step", "memory_bytes"):
             if not hasattr(m, attr):
-                raise TypeError(f"{name}[{i}] must be an isodl.recurrent.sensitivity.CostMeasurement (from measure_cost), got {type(m).__name__}")
+                raise TypeError(
+                    f"{name}[{i}] must be an isodl.recurrent.sensitivity.CostMeasurement (from measure_cost), got {type(m).__name__}"
+                )
         series.setdefault(m.method, []).append(m)
     return series
 
@@ -226,8 +241,15 @@ def plot_costs(by_size, by_length, *, saved_bytes: Mapping[int, int] | None = No
             powers = (2,) if method == "bptt" else (3, 4) if method == "forward" else ()
             for p, ls in zip(powers, ("--", ":")):
                 ax0.loglog(grid, t[-1] * (grid / n[-1]) ** p, ls, color="0.45", lw=1.0)
-                ax0.annotate(f"n^{p}", (grid[0], t[-1] * (grid[0] / n[-1]) ** p), fontsize=8, color="0.35",
-                             xytext=(2, 0), textcoords="offset points", va="center")
+                ax0.annotate(
+                    f"n^{p}",
+                    (grid[0], t[-1] * (grid[0] / n[-1]) ** p),
+                    fontsize=8,
+                    color="0.35",
+                    xytext=(2, 0),
+                    textcoords="offset points",
+                    va="center",
+                )
     T_size = sorted({m.T for ms in sizes.values() for m in ms})
     _integer_ticks(ax0, sorted({m.hidden_size for ms in sizes.values() for m in ms}))
     ax0.set_xlabel("state size n")
@@ -241,7 +263,9 @@ def plot_costs(by_size, by_length, *, saved_bytes: Mapping[int, int] | None = No
         T = np.array([m.T for m in ms], dtype=float)
         ax1.semilogx(T, [1e3 * m.seconds_per_step for m in ms], "o-", color=_colour(method, i), label=_label(method))
         what = {"forward": "S_t", "bptt": "the T states"}.get(method, "count")
-        ax2.plot(T, [m.memory_bytes / 1024 for m in ms], "o-", color=_colour(method, i), label=f"{_label(method)}: {what}")
+        ax2.plot(
+            T, [m.memory_bytes / 1024 for m in ms], "o-", color=_colour(method, i), label=f"{_label(method)}: {what}"
+        )
     ax1.set_ylim(bottom=0)
     _integer_ticks(ax1, sorted({m.T for ms in lengths.values() for m in ms}))
     ax1.set_xlabel("sequence length T")
@@ -250,8 +274,14 @@ def plot_costs(by_size, by_length, *, saved_bytes: Mapping[int, int] | None = No
     ax1.legend(loc="center right")
     if saved_bytes:
         Ts = sorted(saved_bytes)
-        ax2.plot(Ts, [saved_bytes[t] / 1024 for t in Ts], "x--", color=METHOD_COLORS["bptt"], ms=7,
-                 label="BPTT: autograd's saved tensors")
+        ax2.plot(
+            Ts,
+            [saved_bytes[t] / 1024 for t in Ts],
+            "x--",
+            color=METHOD_COLORS["bptt"],
+            ms=7,
+            label="BPTT: autograd's saved tensors",
+        )
     ax2.set_ylim(bottom=0)
     ax2.set_xlabel("sequence length T")
     ax2.set_ylabel("KiB kept while computing")
@@ -274,7 +304,9 @@ def plot_recall_training(
     per seed). ``chance`` is the accuracy of guessing, drawn as a line.
     """
     if not isinstance(curves, Mapping) or not curves:
-        raise TypeError(f"curves must be a non-empty dict {{method label: [(updates, accuracies), ...]}}, got {type(curves).__name__}")
+        raise TypeError(
+            f"curves must be a non-empty dict {{method label: [(updates, accuracies), ...]}}, got {type(curves).__name__}"
+        )
     if isinstance(chance, bool) or not isinstance(chance, (int, float, np.floating)) or not 0 <= float(chance) <= 1:
         raise ValueError(f"chance must be an accuracy between 0 and 1, got {chance!r}")
     runs = {}
@@ -298,17 +330,32 @@ def plot_recall_training(
     for i, (label, pairs) in enumerate(runs.items()):
         colour = _colour(label, i)
         for j, (x, y) in enumerate(pairs):
-            ax0.plot(x, y, styles[i % len(styles)], marker="o" if len(pairs) == 1 else None, ms=4, color=colour,
-                     lw=2.4 if len(pairs) == 1 else 1.2, alpha=1.0 if len(pairs) == 1 else 0.7,
-                     label=f"{label}, {len(pairs)} run{'s' if len(pairs) > 1 else ''}" if j == 0 else None)
+            ax0.plot(
+                x,
+                y,
+                styles[i % len(styles)],
+                marker="o" if len(pairs) == 1 else None,
+                ms=4,
+                color=colour,
+                lw=2.4 if len(pairs) == 1 else 1.2,
+                alpha=1.0 if len(pairs) == 1 else 0.7,
+                label=f"{label}, {len(pairs)} run{'s' if len(pairs) > 1 else ''}" if j == 0 else None,
+            )
         finals = np.array([y[-1] for _, y in pairs])
         jitter = np.linspace(-0.12, 0.12, finals.size) if finals.size > 1 else np.zeros(1)
         ax1.plot(i + jitter, finals, "o", ms=7, alpha=0.8, color=colour)
     for ax in (ax0, ax1):
         ax.axhline(float(chance), color="k", lw=0.8, ls="--")
         ax.set_ylim(0, 1.05)
-    ax0.text(0.02, float(chance) - 0.02, f"chance ({float(chance):.2f})", transform=ax0.get_yaxis_transform(),
-             ha="left", va="top", fontsize=8)
+    ax0.text(
+        0.02,
+        float(chance) - 0.02,
+        f"chance ({float(chance):.2f})",
+        transform=ax0.get_yaxis_transform(),
+        ha="left",
+        va="top",
+        fontsize=8,
+    )
     ax0.set_xlabel("update (one batch of sequences each)")
     ax0.set_ylabel("test accuracy at the cue")
     ax0.set_title(title)

@@ -101,7 +101,19 @@ from torch import nn
 from isodl.core.validate import check_choice, check_int, check_tensor
 from isodl.recurrent.models import LossFn, RecurrentModel, TanhRNN, check_inputs
 
-__all__ = ['step_loss_scale', 'SensitivityStep', 'forward_sensitivity_steps', 'forward_sensitivity_gradients', 'bptt_gradients', 'truncated_bptt_gradients', 'input_gradients', 'relative_error', 'CostMeasurement', 'stored_bytes', 'measure_cost']
+__all__ = [
+    "step_loss_scale",
+    "SensitivityStep",
+    "forward_sensitivity_steps",
+    "forward_sensitivity_gradients",
+    "bptt_gradients",
+    "truncated_bptt_gradients",
+    "input_gradients",
+    "relative_error",
+    "CostMeasurement",
+    "stored_bytes",
+    "measure_cost",
+]
 
 
 # --------------------------------------------------------------------------- #
@@ -115,8 +127,6 @@ def _check_model(model) -> RecurrentModel:
             f"model must be an isodl.recurrent.models.RecurrentModel (e.g. TanhRNN or CoupledTanhRNN), got {type(model).__name__}"
         )
     return model
-
-
 
 
 def _check_problem(model, inputs, targets, loss_fn):
@@ -173,7 +183,9 @@ def step_loss_scale(model, inputs, targets, loss_fn: LossFn, time_reduction: str
         noise = torch.randn(outputs.shape, generator=gen, dtype=torch.float64).to(outputs)
         for probe in (outputs, outputs + 0.1 * noise):
             full = float(_scalar_loss(loss_fn(probe, targets), "on the whole sequence"))
-            parts = [float(_scalar_loss(loss_fn(probe[t : t + 1], targets[t : t + 1]), f"on step {t}")) for t in range(T)]
+            parts = [
+                float(_scalar_loss(loss_fn(probe[t : t + 1], targets[t : t + 1]), f"on step {t}")) for t in range(T)
+            ]
             bad = [t for t, v in enumerate(parts) if not math.isfinite(v)]
             if bad or not math.isfinite(full):
                 raise ValueError(
@@ -465,7 +477,9 @@ def input_gradients(
     elif k is not None:
         raise ValueError(f"k is only used with method='tbptt', got method={method!r} and k={k!r}")
     if method == "forward":
-        steps = forward_sensitivity_steps(model, inputs, targets, loss_fn, time_reduction=time_reduction, wrt_inputs=True)
+        steps = forward_sensitivity_steps(
+            model, inputs, targets, loss_fn, time_reduction=time_reduction, wrt_inputs=True
+        )
         last = None
         for last in steps:
             pass

@@ -97,7 +97,7 @@ from isodl.core.validate import check_choice, check_float, check_int, check_tens
 from isodl.recurrent.models import IGNORE_INDEX, TanhRNN
 from isodl.recurrent.sensitivity import bptt_gradients, forward_sensitivity_gradients, truncated_bptt_gradients
 
-__all__ = ['recall_task', 'recall_loss', 'RECALL_METHODS', 'train_recall']
+__all__ = ["recall_task", "recall_loss", "RECALL_METHODS", "train_recall"]
 
 
 # --------------------------------------------------------------------------- #

@@ -48,7 +48,17 @@ from isodl.core import data as _data
 from isodl.core.train import History, fit
 from isodl.core.validate import check_choice, check_float, check_int, check_tensor, check_widths
 
-__all__ = ['ELEMENTWISE', 'ISOTROPIC', 'ACTIVATIONS', 'Bottleneck', 'AutoEncoder', 'digits_unit', 'latent_snapshot_epochs', 'AERun', 'train_autoencoder']
+__all__ = [
+    "ELEMENTWISE",
+    "ISOTROPIC",
+    "ACTIVATIONS",
+    "Bottleneck",
+    "AutoEncoder",
+    "digits_unit",
+    "latent_snapshot_epochs",
+    "AERun",
+    "train_autoencoder",
+]
 
 #: Elementwise (anisotropic) activations: applied per coordinate of a basis.
 ELEMENTWISE = tuple(_functions.ELEMENTWISE_ACTIVATIONS)
@@ -130,7 +140,9 @@ class AutoEncoder(nn.Module):
         negative_slope: float = 0.01,
     ):
         super().__init__()
-        widths = check_widths(widths, example="[64, 32, 8] (input, hidden..., bottleneck)", layout="an input and a bottleneck size")
+        widths = check_widths(
+            widths, example="[64, 32, 8] (input, hidden..., bottleneck)", layout="an input and a bottleneck size"
+        )
         self.activation = check_choice("activation", activation, ACTIVATIONS)
         self.bottleneck_gain = check_float("bottleneck_gain", bottleneck_gain, minimum=0.0, strict_minimum=True)
         self.negative_slope = check_float("negative_slope", negative_slope, minimum=0.0, maximum=1.0)

@@ -35,7 +35,16 @@ import torch
 
 from isodl.exercises import CheckResult, compare_functions, matches, register_check
 
-__all__ = ['ISOTROPIC_TANH_HINTS', 'check_isotropic_tanh', 'CONE_COUNT_HINTS', 'check_cone_count', 'PLANE_POINTS_HINTS', 'check_plane_points', 'TOP_K_PURITY_HINTS', 'check_top_k_purity']
+__all__ = [
+    "ISOTROPIC_TANH_HINTS",
+    "check_isotropic_tanh",
+    "CONE_COUNT_HINTS",
+    "check_cone_count",
+    "PLANE_POINTS_HINTS",
+    "check_plane_points",
+    "TOP_K_PURITY_HINTS",
+    "check_top_k_purity",
+]
 
 # --- end of checks for notebook 11
 
@@ -96,8 +105,14 @@ ISOTROPIC_TANH_HINTS = (
         "at the origin (a zero row) tanh(r) / r is 0 / 0; its limit is 1, so return x there (use torch.where on a safe "
         "norm)",
     ),
-    (_iso_is_elementwise, "torch.tanh(x) acts on each coordinate; the isotropic map squashes the length of the whole row"),
-    (_iso_not_divided, "tanh(r) * x has length tanh(r) * r: keep the direction x / r, i.e. use tanh(r) / r as the gain"),
+    (
+        _iso_is_elementwise,
+        "torch.tanh(x) acts on each coordinate; the isotropic map squashes the length of the whole row",
+    ),
+    (
+        _iso_not_divided,
+        "tanh(r) * x has length tanh(r) * r: keep the direction x / r, i.e. use tanh(r) / r as the gain",
+    ),
     (_iso_wrong_dim, "take the length of each row with dim=-1 (keepdim=True), not of each column"),
 )
 
@@ -121,7 +136,9 @@ def check_isotropic_tanh(fn, *, n_trials: int = 6, seed: int = 0, verbose: bool 
         verbose=False,
     )
     if result.passed:
-        x = torch.tensor([[0.0, 0.0, 0.0], [3e-9, -4e-9, 0.0], [0.3, 0.1, -0.5]], dtype=torch.float64, requires_grad=True)
+        x = torch.tensor(
+            [[0.0, 0.0, 0.0], [3e-9, -4e-9, 0.0], [0.3, 0.1, -0.5]], dtype=torch.float64, requires_grad=True
+        )
         problem = None
         try:
             with warnings.catch_warnings():
@@ -144,7 +161,9 @@ def check_isotropic_tanh(fn, *, n_trials: int = 6, seed: int = 0, verbose: bool 
                     f"got {grad[0].tolist()} for the weights [1, 2, 3]"
                 )
         if problem is not None:
-            result = CheckResult(name="isotropic_tanh", passed=False, message=f"FAIL: isotropic_tanh: {problem}.", trials=result.trials)
+            result = CheckResult(
+                name="isotropic_tanh", passed=False, message=f"FAIL: isotropic_tanh: {problem}.", trials=result.trials
+            )
         else:
             result.message += "; its gradient at the origin is finite (the identity)"
     if verbose:
@@ -218,8 +237,14 @@ def _cone_wrong_shape(got, expected, inputs) -> bool:
 
 
 CONE_COUNT_HINTS = (
-    (_cone_wrong_shape, "return one fraction per probe: shape [A] for probes of shape [A, n] (average over the N activations, dim=0)"),
-    (_cone_not_normalised, "normalise each activation row to unit length before the dot product (the cone tests the angle only)"),
+    (
+        _cone_wrong_shape,
+        "return one fraction per probe: shape [A] for probes of shape [A, n] (average over the N activations, dim=0)",
+    ),
+    (
+        _cone_not_normalised,
+        "normalise each activation row to unit length before the dot product (the cone tests the angle only)",
+    ),
     (_cone_strict, "the cone includes its boundary: use >= epsilon, not > epsilon"),
     (_cone_counts_not_fractions, "return the fraction of activations in the cone (divide the count by N)"),
     (
@@ -307,10 +332,16 @@ def _pp_wrong_shape(got, expected, inputs) -> bool:
 
 
 PLANE_POINTS_HINTS = (
-    (_pp_wrong_shape, "return the kept points as a [M, 2] tensor: column 0 along b_i (z[:, i]), column 1 along b_j (z[:, j])"),
+    (
+        _pp_wrong_shape,
+        "return the kept points as a [M, 2] tensor: column 0 along b_i (z[:, i]), column 1 along b_j (z[:, j])",
+    ),
     (_pp_swapped, "the first coordinate is along b_i and the second along b_j: (u, v) = (z[:, i], z[:, j])"),
     (_pp_normalised, "keep the raw coordinates (radii carry meaning); normalise only to decide which samples to keep"),
-    (_pp_strict, "too few points: keep a sample when sqrt(u^2 + v^2) / |z| >= epsilon (the boundary counts), and compare the in-plane length with the whole vector's length"),
+    (
+        _pp_strict,
+        "too few points: keep a sample when sqrt(u^2 + v^2) / |z| >= epsilon (the boundary counts), and compare the in-plane length with the whole vector's length",
+    ),
 )
 
 
@@ -419,7 +450,9 @@ def _tkp_divided_by_n(got, expected, inputs) -> bool:
 def _tkp_class_of_top_sample(got, expected, inputs) -> bool:
     scores, labels, k = inputs
     share, cls = _tkp_pair(got)
-    return abs(share - float(expected[0])) <= 1e-6 and cls != int(expected[1]) and cls == int(labels[torch.argmax(scores)])
+    return (
+        abs(share - float(expected[0])) <= 1e-6 and cls != int(expected[1]) and cls == int(labels[torch.argmax(scores)])
+    )
 
 
 TOP_K_PURITY_HINTS = (

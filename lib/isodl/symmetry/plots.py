@@ -33,7 +33,28 @@ from isodl.symmetry import representations as _rep
 from isodl.symmetry import srm
 from isodl.symmetry import srm as _srm
 
-__all__ = ['PI_TICKS', 'demo_cloud', 'rotation_gaps', 'plot_rotation_symmetry', 'plot_jacobian_axes', 'plot_srm_curves', 'plot_cap_fraction', 'EXPLORER_ACTIVATIONS', 'explorer_data', 'plot_srm_explorer', 'plot_benchmark', 'PPPM_CMAP', 'draw_pppm_density', 'plot_pppm_density', 'plot_pppm_row', 'plot_pppm_epoch', 'plot_pppm_scrubber', 'plot_alignment_explorer', 'plot_entropy_vs_mse', 'plot_purity']
+__all__ = [
+    "PI_TICKS",
+    "demo_cloud",
+    "rotation_gaps",
+    "plot_rotation_symmetry",
+    "plot_jacobian_axes",
+    "plot_srm_curves",
+    "plot_cap_fraction",
+    "EXPLORER_ACTIVATIONS",
+    "explorer_data",
+    "plot_srm_explorer",
+    "plot_benchmark",
+    "PPPM_CMAP",
+    "draw_pppm_density",
+    "plot_pppm_density",
+    "plot_pppm_row",
+    "plot_pppm_epoch",
+    "plot_pppm_scrubber",
+    "plot_alignment_explorer",
+    "plot_entropy_vs_mse",
+    "plot_purity",
+]
 
 #: Angle ticks at multiples of pi/2, with labels.
 PI_TICKS = ([0, math.pi / 2, math.pi, 3 * math.pi / 2, 2 * math.pi], ["0", "π/2", "π", "3π/2", "2π"])
@@ -170,7 +191,10 @@ def plot_jacobian_axes(gain: float = 1.5, activation: str = "tanh", n_points: in
     jac_i = functions.isotropic_jacobian(pts, name)
     fig, axes = figure(2, width=7.6, height=3.9)
     scale = 0.32 * gain
-    for ax, jac, title in ((axes[0], jac_e, f"elementwise {name}: eigenvectors locked to the axes"), (axes[1], jac_i, f"isotropic {name}: eigenvectors turn with x")):
+    for ax, jac, title in (
+        (axes[0], jac_e, f"elementwise {name}: eigenvectors locked to the axes"),
+        (axes[1], jac_i, f"isotropic {name}: eigenvectors turn with x"),
+    ):
         ax.add_patch(Circle((0, 0), gain, fill=False, ls=":", color="grey", lw=0.8))
         for p, j in zip(pts, jac):
             lam, vec = torch.linalg.eigh(j)
@@ -238,7 +262,9 @@ def plot_srm_curves(
         vals_c = np.concatenate([vals, vals[:, :1]], axis=1)
         mean, std = vals_c.mean(0), vals_c.std(0)
         # Bands in solid light colours (not many thin translucent lines) keep the PNG small.
-        ax.fill_between(theta_c, vals_c.min(0), vals_c.max(0), color="#e3f1ea", lw=0, label="range over planes", zorder=1)
+        ax.fill_between(
+            theta_c, vals_c.min(0), vals_c.max(0), color="#e3f1ea", lw=0, label="range over planes", zorder=1
+        )
         ax.fill_between(theta_c, mean - std, mean + std, color="#b9d7ee", lw=0, label="mean ± std", zorder=2)
         ax.plot(theta_c, mean, color=COLORS[0], lw=1.6, label=f"mean of {vals.shape[0]} planes", zorder=3)
         if baseline is not None:
@@ -359,7 +385,13 @@ def plot_srm_explorer(
     ax0.scatter(u[shown], v[shown], s=3, color="lightgrey", label="samples (projected)")
     ax0.scatter(u[shown][inside[shown]], v[shown][inside[shown]], s=5, color=COLORS[3], label="inside the cone")
     if signed:
-        ax0.scatter(u[shown][inside_neg[shown]], v[shown][inside_neg[shown]], s=5, color=COLORS[0], label="inside the opposite cone (−1)")
+        ax0.scatter(
+            u[shown][inside_neg[shown]],
+            v[shown][inside_neg[shown]],
+            s=5,
+            color=COLORS[0],
+            label="inside the opposite cone (−1)",
+        )
     ax0.add_patch(Circle((0, 0), 1.0, fill=False, color="k", lw=0.6))
     ax0.annotate("", xy=tuple(s), xytext=(0, 0), arrowprops={"arrowstyle": "->", "color": "k", "lw": 1.5})
     t = np.array([-s[1], s[0]])
@@ -382,7 +414,14 @@ def plot_srm_explorer(
         vals = vals.numpy()
         return np.append(vals, vals[0])
 
-    ax1.plot(theta_c, closed(res.values.mean(0)), color=COLORS[0], lw=1, alpha=0.7, label=f"mean of {res.values.shape[0]} planes")
+    ax1.plot(
+        theta_c,
+        closed(res.values.mean(0)),
+        color=COLORS[0],
+        lw=1,
+        alpha=0.7,
+        label=f"mean of {res.values.shape[0]} planes",
+    )
     ax1.plot(theta_c, closed(res.values[row]), color=COLORS[3], lw=1.8, label=f"plane b{i + 1} → b{j + 1}")
     value_now = float(inside.mean() - (inside_neg.mean() if signed else 0.0))
     ax1.plot([theta % (2 * math.pi)], [value_now], "o", color=COLORS[3])
@@ -409,11 +448,18 @@ def plot_benchmark(seconds: Mapping[str, float], *, title: str = "SRM run time")
     ax.set_yticks(y, names)
     ax.set_xscale("log")
     for yy, v in zip(y, vals):
-        ax.text(v * 1.08, yy, f"{v:.3g} s ({vals[0] / v:.0f}× faster)" if v != vals[0] else f"{v:.3g} s", va="center", fontsize=8)
+        ax.text(
+            v * 1.08,
+            yy,
+            f"{v:.3g} s ({vals[0] / v:.0f}× faster)" if v != vals[0] else f"{v:.3g} s",
+            va="center",
+            fontsize=8,
+        )
     ax.set_xlim(min(vals) / 2, max(vals) * 20)
     ax.set_xlabel("wall time (s, log scale)")
     ax.set_title(title, fontsize=10)
     return fig
+
 
 #: Dark background, bright blobs: close to the look of the author's panels.
 PPPM_CMAP = "magma"
@@ -421,7 +467,9 @@ PPPM_CMAP = "magma"
 
 def _density_arg(density) -> _pppm.PPPMDensity:
     if not isinstance(density, _pppm.PPPMDensity):
-        raise TypeError(f"density must be an isodl.symmetry.pppm.PPPMDensity (from pppm.pppm_density), got {type(density).__name__}")
+        raise TypeError(
+            f"density must be an isodl.symmetry.pppm.PPPMDensity (from pppm.pppm_density), got {type(density).__name__}"
+        )
     return density
 
 
@@ -456,7 +504,9 @@ def plot_pppm_density(density, *, title: str | None = None) -> Figure:
     return fig
 
 
-def plot_pppm_row(densities: Mapping[str, _pppm.PPPMDensity], *, title: str | None = None, ncols: int | None = None) -> Figure:
+def plot_pppm_row(
+    densities: Mapping[str, _pppm.PPPMDensity], *, title: str | None = None, ncols: int | None = None
+) -> Figure:
     """PPPM densities side by side (e.g. one run over training, or several activations), one colour bar each."""
     if not isinstance(densities, Mapping) or not densities:
         raise TypeError("densities must be a non-empty dict {panel title: PPPMDensity}")
@@ -523,7 +573,9 @@ def plot_pppm_scrubber(runs: Mapping[str, tuple], activation: str, epoch: int, e
     ``None`` for the standard basis); PPPM uses each run's own basis.
     """
     if not isinstance(runs, Mapping) or activation not in runs:
-        raise ValueError(f"activation must be one of {list(runs) if isinstance(runs, Mapping) else []}, got {activation!r}")
+        raise ValueError(
+            f"activation must be one of {list(runs) if isinstance(runs, Mapping) else []}, got {activation!r}"
+        )
     snapshots, basis = runs[activation]
     return plot_pppm_epoch(snapshots, epoch, basis=basis, epsilon=epsilon, name=activation)
 
@@ -608,7 +660,9 @@ def plot_entropy_vs_mse(rows: Sequence[Mapping], *, title: str = "Quantisation a
     return fig
 
 
-def plot_purity(groups: Mapping[str, Sequence[float]], chance: float, *, title: str = "Class purity of the top samples") -> Figure:
+def plot_purity(
+    groups: Mapping[str, Sequence[float]], chance: float, *, title: str = "Class purity of the top samples"
+) -> Figure:
     """Purity of the top-k samples along each direction, one strip per group, with the chance level."""
     if not isinstance(groups, Mapping) or not groups:
         raise TypeError("groups must be a non-empty dict {group name: purities}")

@@ -56,7 +56,16 @@ import torch
 from isodl.core.validate import check_bool, check_choice, check_float, check_int, check_tensor
 from isodl.symmetry import srm as _srm
 
-__all__ = ['PPPMResult', 'privileged_plane_projection', 'isotropic_keep_fraction', 'isotropic_expected_count', 'isotropic_reference_cloud', 'density_image', 'PPPMDensity', 'pppm_density']
+__all__ = [
+    "PPPMResult",
+    "privileged_plane_projection",
+    "isotropic_keep_fraction",
+    "isotropic_expected_count",
+    "isotropic_reference_cloud",
+    "density_image",
+    "PPPMDensity",
+    "pppm_density",
+]
 
 # Elements (samples x planes) handled per chunk, so memory stays bounded for big bases.
 _CHUNK = 1 << 22

@@ -36,7 +36,20 @@ import torch
 from isodl.core.validate import check_int, check_tensor
 from isodl.symmetry import srm as _srm
 
-__all__ = ['angular_entropy', 'c4', 'srm_enrichment', 'curve_modulation', 'srm_harmonic', 'top_along', 'class_purity', 'direction_purity', 'chance_purity', 'random_directions', 'pppm_metrics', 'rank_correlation']
+__all__ = [
+    "angular_entropy",
+    "c4",
+    "srm_enrichment",
+    "curve_modulation",
+    "srm_harmonic",
+    "top_along",
+    "class_purity",
+    "direction_purity",
+    "chance_purity",
+    "random_directions",
+    "pppm_metrics",
+    "rank_correlation",
+]
 
 
 def _angles(angles) -> torch.Tensor:
@@ -123,7 +136,9 @@ def top_along(activations, direction, k: int) -> torch.Tensor:
     a = check_tensor("activations", activations, ndim=2, floating=True, finite=True)
     d = check_tensor("direction", direction, ndim=1, floating=True, finite=True)
     if d.shape[0] != a.shape[1]:
-        raise ValueError(f"dimension mismatch: activations have {a.shape[1]} columns but direction has {d.shape[0]} entries")
+        raise ValueError(
+            f"dimension mismatch: activations have {a.shape[1]} columns but direction has {d.shape[0]} entries"
+        )
     k = check_int("k", k, minimum=1, maximum=a.shape[0])
     norm = float(torch.linalg.vector_norm(d))
     if norm == 0.0:

@@ -62,7 +62,25 @@ import torch
 
 from isodl.core.validate import check_bool, check_choice, check_float, check_int, check_tensor
 
-__all__ = ['PAIRS', 'METHODS', 'SRMResult', 'unit_basis', 'pair_indices', 'plane_pairs', 'basis_projections', 'in_plane_coordinates', 'srm_angles', 'cone_count', 'spotlight_resonance', 'rotation_matrix_srm', 'to_reference_orientation', 'cap_fraction', 'binomial_std', 'thomson_energy', 'thomson_basis']
+__all__ = [
+    "PAIRS",
+    "METHODS",
+    "SRMResult",
+    "unit_basis",
+    "pair_indices",
+    "plane_pairs",
+    "basis_projections",
+    "in_plane_coordinates",
+    "srm_angles",
+    "cone_count",
+    "spotlight_resonance",
+    "rotation_matrix_srm",
+    "to_reference_orientation",
+    "cap_fraction",
+    "binomial_std",
+    "thomson_energy",
+    "thomson_basis",
+]
 
 #: Pair modes: "perm" (every ordered pair, K (K - 1) planes) or "comb" (i < j, K (K - 1) / 2).
 PAIRS = ("perm", "comb")
@@ -338,7 +356,9 @@ def _arc_counts(u, v, cos_t, sin_t, eps: float) -> torch.Tensor:
     width = 2 * a + 1
     rows, planes = partial.nonzero(as_tuple=True)
     begin = planes * width + torch.remainder(lo[rows, planes], a)
-    diff = torch.bincount(begin, minlength=p * width) - torch.bincount(begin + length[rows, planes], minlength=p * width)
+    diff = torch.bincount(begin, minlength=p * width) - torch.bincount(
+        begin + length[rows, planes], minlength=p * width
+    )
     run = diff.view(p, width).cumsum(dim=1)
     counts = run[:, :a] + run[:, a : 2 * a]
     return counts + full.sum(dim=0)[:, None]
@@ -577,7 +597,9 @@ def _thomson(k: int, n: int, seed: int, max_iter: int, tol: float) -> torch.Tens
     return x
 
 
-def thomson_basis(k: int, n: int, seed: int = 0, *, max_iter: int = 2000, tol: float = 1e-13, dtype=torch.float64) -> torch.Tensor:
+def thomson_basis(
+    k: int, n: int, seed: int = 0, *, max_iter: int = 2000, tol: float = 1e-13, dtype=torch.float64
+) -> torch.Tensor:
     """``k`` unit vectors in ``n`` dimensions that (locally) minimise the Coulomb energy, ``[k, n]``.
 
     The Thomson problem on the sphere ``S^(n-1)``: points repel with energy

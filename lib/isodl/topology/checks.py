@@ -33,7 +33,16 @@ import torch
 
 from isodl.exercises import CheckResult, compare_functions, matches, register_check
 
-__all__ = ['ISO_LENGTH_HINTS', 'check_isotropic_tanh_with_length', 'ROTATE_NEURONS_HINTS', 'check_rotate_neurons', 'REMOVE_LAST_NEURON_HINTS', 'check_remove_last_neuron', 'DIAGONAL_SAVINGS_HINTS', 'check_diagonal_savings']
+__all__ = [
+    "ISO_LENGTH_HINTS",
+    "check_isotropic_tanh_with_length",
+    "ROTATE_NEURONS_HINTS",
+    "check_rotate_neurons",
+    "REMOVE_LAST_NEURON_HINTS",
+    "check_remove_last_neuron",
+    "DIAGONAL_SAVINGS_HINTS",
+    "check_diagonal_savings",
+]
 
 # --- end of checks for notebooks 01 and 02
 
@@ -108,7 +117,10 @@ ISO_LENGTH_HINTS = (
     (_iso_length_ignores_o, "o is missing: rho = sqrt(|z|^2 + o), the intrinsic length enters under the square root"),
     (_iso_length_squares_o, "o is already a squared length (decision 1): add o itself, not o**2, to |z|^2"),
     (_iso_length_sqrt_o, "add o itself to |z|^2 (o is a squared length), not its square root"),
-    (_iso_length_elementwise, "torch.tanh(z) acts on each coordinate; the isotropic map rescales each whole row by one gain"),
+    (
+        _iso_length_elementwise,
+        "torch.tanh(z) acts on each coordinate; the isotropic map rescales each whole row by one gain",
+    ),
     (_iso_length_not_divided, "tanh(rho) * z is too long: the gain is tanh(rho) / rho"),
 )
 
@@ -169,9 +181,15 @@ def _rotate_neurons_bias(got, expected, inputs) -> bool:
 
 
 ROTATE_NEURONS_HINTS = (
-    (_rotate_neurons_q_not_transposed, "the new pre-activation is Q^T z, so the incoming weights become Q^T W_in (transpose Q)"),
+    (
+        _rotate_neurons_q_not_transposed,
+        "the new pre-activation is Q^T z, so the incoming weights become Q^T W_in (transpose Q)",
+    ),
     (_rotate_neurons_bias, "the bias lives in the same space as z: it becomes Q^T b"),
-    (_rotate_neurons_out_side, "the next layer must undo the rotation: W_out (Q Q^T) = (W_out Q) Q^T, so W_out becomes W_out Q"),
+    (
+        _rotate_neurons_out_side,
+        "the next layer must undo the rotation: W_out (Q Q^T) = (W_out Q) Q^T, so W_out becomes W_out Q",
+    ),
 )
 
 
@@ -223,7 +241,10 @@ def _rln_no_o(got, expected, inputs) -> bool:
 
 def _rln_o_not_squared(got, expected, inputs) -> bool:
     b = inputs[1]
-    return abs(float(got[4]) - (inputs[4] + float(b[-1]))) < 1e-9 or abs(float(got[4]) - (inputs[4] + abs(float(b[-1])))) < 1e-9
+    return (
+        abs(float(got[4]) - (inputs[4] + float(b[-1]))) < 1e-9
+        or abs(float(got[4]) - (inputs[4] + abs(float(b[-1])))) < 1e-9
+    )
 
 
 def _rln_no_psi(got, expected, inputs) -> bool:
@@ -306,8 +327,14 @@ def _ds_counts_remaining(got, expected, inputs) -> bool:
 
 
 DIAGONAL_SAVINGS_HINTS = (
-    (_ds_counts_remaining, "return how many weights become zero (n_out * n_in - min(n_out, n_in) per layer), not how many remain"),
-    (_ds_square_only, "hidden widths differ: W_k has shape widths[k+1] x widths[k], so it saves widths[k+1] * widths[k] - min of the two"),
+    (
+        _ds_counts_remaining,
+        "return how many weights become zero (n_out * n_in - min(n_out, n_in) per layer), not how many remain",
+    ),
+    (
+        _ds_square_only,
+        "hidden widths differ: W_k has shape widths[k+1] x widths[k], so it saves widths[k+1] * widths[k] - min of the two",
+    ),
     (_ds_index_shift, "W_k maps widths[k] to widths[k+1] (it reads hidden layer k-1, whose width is widths[k])"),
 )
 

@@ -65,7 +65,15 @@ from isodl.core.validate import (
     check_widths,
 )
 
-__all__ = ['INTRINSIC_LENGTH_MODES', 'PSI_MODES', 'SUPPORTED_OPTIMIZERS', 'isotropic_tanh_gain', 'isotropic_tanh_eigenvalues', 'ElementwiseTanhMLP', 'IsotropicMLP']
+__all__ = [
+    "INTRINSIC_LENGTH_MODES",
+    "PSI_MODES",
+    "SUPPORTED_OPTIMIZERS",
+    "isotropic_tanh_gain",
+    "isotropic_tanh_eigenvalues",
+    "ElementwiseTanhMLP",
+    "IsotropicMLP",
+]
 
 #: How the intrinsic length ``o`` of each hidden layer is held.
 #: ``"none"``: ``o = 0``, never changed (removal cannot compensate the norm);
@@ -157,8 +165,6 @@ def check_network_widths(widths, minimum_length: int = 3) -> list[int]:
     )
 
 
-
-
 def _check_optimizer(optimizer, model: nn.Module):
     """Accept None or an SGD/Adam/AdamW optimiser that holds the model's trainable parameters."""
     if optimizer is None:
@@ -247,8 +253,14 @@ class OrthogonalMLP(nn.Module):
 
         ``layer`` may also be ``L - 1`` (the output matrix) here.
         """
-        if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)) or not 0 <= int(layer) < len(self.weights):
-            raise ValueError(f"layer must be a weight-matrix index between 0 and {len(self.weights) - 1}, got {layer!r}")
+        if (
+            isinstance(layer, bool)
+            or not isinstance(layer, (int, np.integer))
+            or not 0 <= int(layer) < len(self.weights)
+        ):
+            raise ValueError(
+                f"layer must be a weight-matrix index between 0 and {len(self.weights) - 1}, got {layer!r}"
+            )
         return torch.linalg.svdvals(self.weights[int(layer)].detach().to(torch.float64))
 
     @torch.no_grad()
@@ -552,8 +564,11 @@ class IsotropicMLP(OrthogonalMLP):
             raise TypeError(f"layer must be an integer, got {layer!r} ({type(layer).__name__})")
         layer = int(layer)
         last = len(self.weights) - 1
-        valid = "this network has none (it needs two hidden layers)" if last < 2 else (
-            "use layer 1" if last == 2 else f"use a layer between 1 and {last - 1}")
+        valid = (
+            "this network has none (it needs two hidden layers)"
+            if last < 2
+            else ("use layer 1" if last == 2 else f"use a layer between 1 and {last - 1}")
+        )
         if layer == 0:
             raise ValueError(
                 "full_diagonalise needs a hidden-to-hidden matrix; layer 0 is W_0, which reads the input "
@@ -662,11 +677,15 @@ class IsotropicMLP(OrthogonalMLP):
         compensate_o = check_bool("compensate_o", compensate_o)
         compensate_psi = check_bool("compensate_psi", compensate_psi)
         if compensate_o and self.o_mode == "none":
-            raise ValueError("compensate_o=True needs an intrinsic length: build the model with intrinsic_length='constant' or 'trainable'")
+            raise ValueError(
+                "compensate_o=True needs an intrinsic length: build the model with intrinsic_length='constant' or 'trainable'"
+            )
         if compensate_psi and self.psi_mode == "none":
             raise ValueError("compensate_psi=True needs psi vectors (or psi='expectation'): this model has psi='none'")
         if compensate_psi and self.psi_mode == "expectation" and self._mean_gains[k] is None:
-            raise RuntimeError("psi='expectation' compensation needs the mean gain of a forward pass: run the model on a batch first")
+            raise RuntimeError(
+                "psi='expectation' compensation needs the mean gain of a forward pass: run the model on a batch first"
+            )
         removed = []
         for _ in range(count):
             s = self.left_partial_diagonalise(k, optimizer=optimizer)

@@ -18,7 +18,15 @@ from matplotlib.figure import Figure
 from isodl.core.plots import COLORS, figure
 from isodl.core.validate import check_float, check_int
 
-__all__ = ['plot_gain_and_eigenvalues', 'plot_accuracy_curves', 'plot_spectrum_evolution', 'plot_weight_matrices', 'plot_removal_error', 'plot_adaptation', 'plot_sparsity_vs_depth']
+__all__ = [
+    "plot_gain_and_eigenvalues",
+    "plot_accuracy_curves",
+    "plot_spectrum_evolution",
+    "plot_weight_matrices",
+    "plot_removal_error",
+    "plot_adaptation",
+    "plot_sparsity_vs_depth",
+]
 
 
 def plot_gain_and_eigenvalues(lengths: Sequence[float] = (0.0, 0.5, 2.0), r_max: float = 6.0) -> Figure:
@@ -38,8 +46,13 @@ def plot_gain_and_eigenvalues(lengths: Sequence[float] = (0.0, 0.5, 2.0), r_max:
         rho = torch.sqrt(r * r + o)
         colour = COLORS[i % len(COLORS)]
         ax0.plot(r, tangential, color=colour, label=f"gain g, o = {o:g}")
-        ax0.plot(r, torch.tanh(rho) * r / torch.where(rho > 0, rho, torch.ones_like(rho)), color=colour, ls="--",
-                 label=f"output length, o = {o:g}")
+        ax0.plot(
+            r,
+            torch.tanh(rho) * r / torch.where(rho > 0, rho, torch.ones_like(rho)),
+            color=colour,
+            ls="--",
+            label=f"output length, o = {o:g}",
+        )
         ax1.plot(r, radial, color=colour, ls="--", label=f"radial, o = {o:g}")
         if i == 0:
             ax1.plot(r, tangential, color=colour, label=f"tangential (= g), o = {o:g}")
@@ -82,7 +95,9 @@ def plot_accuracy_curves(curves: Mapping[str, Mapping[str, np.ndarray]], *, titl
     return fig
 
 
-def plot_spectrum_evolution(spectra: Mapping[str, np.ndarray], *, threshold: float | None = 0.95, title: str = "") -> Figure:
+def plot_spectrum_evolution(
+    spectra: Mapping[str, np.ndarray], *, threshold: float | None = 0.95, title: str = ""
+) -> Figure:
     """Singular values of one layer over training, one panel per model.
 
     ``spectra[model]`` is ``[epochs + 1, n]`` (singular values per epoch).
@@ -117,7 +132,11 @@ def plot_weight_matrices(matrices: Sequence[tuple[str, torch.Tensor]], *, ncols:
     for i, item in enumerate(matrices):
         if not (isinstance(item, (tuple, list)) and len(item) == 2):
             raise TypeError(f"matrices[{i}] must be a (title, matrix) pair")
-        m = item[1].detach().abs().to(torch.float64).numpy() if isinstance(item[1], torch.Tensor) else np.abs(np.asarray(item[1], dtype=float))
+        m = (
+            item[1].detach().abs().to(torch.float64).numpy()
+            if isinstance(item[1], torch.Tensor)
+            else np.abs(np.asarray(item[1], dtype=float))
+        )
         if m.ndim != 2:
             raise ValueError(f"matrices[{i}] must be 2-D, got shape {m.shape}")
         arrays.append((str(item[0]), m))
@@ -136,7 +155,7 @@ def plot_weight_matrices(matrices: Sequence[tuple[str, torch.Tensor]], *, ncols:
         ax.set_xlabel("input neuron")
         ax.set_ylabel("output neuron")
         ax.grid(False)
-    for ax in axes[len(arrays):]:
+    for ax in axes[len(arrays) :]:
         ax.axis("off")
     fig.colorbar(image, ax=list(axes[: len(arrays)]), shrink=0.8, label="|weight| (white: exactly 0)")
     return fig
@@ -165,7 +184,9 @@ def plot_removal_error(sizes, errors: Mapping[str, Sequence[float]], *, title: s
     return fig
 
 
-def plot_adaptation(record: Mapping, epoch: int, *, control: Mapping | None = None, task_names: Sequence[str] | None = None) -> Figure:
+def plot_adaptation(
+    record: Mapping, epoch: int, *, control: Mapping | None = None, task_names: Sequence[str] | None = None
+) -> Figure:
     """One step of a scheduled task adaptation (notebook 07's widget).
 
     ``record`` comes from :func:`isodl.topology.schedules.run_task_schedule`. Left: hidden
@@ -183,7 +204,9 @@ def plot_adaptation(record: Mapping, epoch: int, *, control: Mapping | None = No
     widths = np.array([w[1:-1] for w in record["widths"]])
     first = np.array(record.get("initial_widths", record["widths"][0])[1:-1])
     for k in range(widths.shape[1]):
-        ax0.plot(np.r_[0, epochs], np.r_[first[k], widths[:, k]], color=COLORS[k % len(COLORS)], label=f"hidden layer {k}")
+        ax0.plot(
+            np.r_[0, epochs], np.r_[first[k], widths[:, k]], color=COLORS[k % len(COLORS)], label=f"hidden layer {k}"
+        )
         ax0.plot([epoch], [widths[i, k]], "o", color=COLORS[k % len(COLORS)])
     ax0.plot(np.r_[0, epochs], np.r_[first.sum(), widths.sum(1)], color=COLORS[7], lw=1.0, label="sum")
     _mark_schedule(ax0, record["active"], names)
@@ -203,8 +226,14 @@ def plot_adaptation(record: Mapping, epoch: int, *, control: Mapping | None = No
     for t in range(n_tasks):
         ax2.plot(epochs, acc[:, t], color=COLORS[t % len(COLORS)], label=f"{names[t]} (adaptive)")
         if control is not None:
-            ax2.plot(epochs, np.array(control["accuracy"], dtype=float)[:, t], color=COLORS[t % len(COLORS)], ls="--", lw=1.0,
-                     label=f"{names[t]} (static)")
+            ax2.plot(
+                epochs,
+                np.array(control["accuracy"], dtype=float)[:, t],
+                color=COLORS[t % len(COLORS)],
+                ls="--",
+                lw=1.0,
+                label=f"{names[t]} (static)",
+            )
     ax2.axvline(epoch, color=COLORS[7], lw=0.8)
     _mark_schedule(ax2, record["active"])
     ax2.set_ylim(0, 1.02)

@@ -55,7 +55,16 @@ from torch import nn
 from isodl.core.validate import check_bool, check_dtype, check_float, check_generator, check_int, check_tensor
 from isodl.topology.network import IsotropicMLP
 
-__all__ = ['train_epoch', 'predict', 'accuracy', 'function_change', 'fit_classifier', 'width_schedule', 'run_width_schedule', 'run_task_schedule']
+__all__ = [
+    "train_epoch",
+    "predict",
+    "accuracy",
+    "function_change",
+    "fit_classifier",
+    "width_schedule",
+    "run_width_schedule",
+    "run_task_schedule",
+]
 
 
 # --------------------------------------------------------------------------- training and metrics
@@ -150,7 +159,9 @@ def function_change(before, after, labels=None) -> dict[str, float]:
     before = check_tensor("before", before, ndim=2, floating=True).detach().to(torch.float64)
     after = check_tensor("after", after, ndim=2, floating=True).detach().to(torch.float64)
     if before.shape != after.shape or before.shape[0] == 0:
-        raise ValueError(f"before and after must be logits of the same non-empty shape, got {list(before.shape)} and {list(after.shape)}")
+        raise ValueError(
+            f"before and after must be logits of the same non-empty shape, got {list(before.shape)} and {list(after.shape)}"
+        )
     diff = torch.linalg.vector_norm(after - before, dim=-1)
     norm = torch.linalg.vector_norm(before, dim=-1).clamp_min(torch.finfo(torch.float64).tiny)
     rel = diff / norm
@@ -379,13 +390,29 @@ def run_task_schedule(
 
     def task_accuracy(t):
         x, y = embed(t, 2)
-        return float((predict(model, x).view(-1, len(attached), c).argmax(-1)[:, attached.index(t)] == y % c).double().mean())
+        return float(
+            (predict(model, x).view(-1, len(attached), c).argmax(-1)[:, attached.index(t)] == y % c).double().mean()
+        )
 
     def loss_fn(logits, y):
         heads = logits.view(logits.shape[0], -1, c)[torch.arange(y.shape[0]), y // c]
         return F.cross_entropy(heads, y % c)
 
-    rec = {k: [] for k in ("active", "widths", "changes", "accuracy", "acc_before", "acc_after", "adapt_change", "attach_change", "strengths", "psi_norm")}
+    rec = {
+        k: []
+        for k in (
+            "active",
+            "widths",
+            "changes",
+            "accuracy",
+            "acc_before",
+            "acc_after",
+            "adapt_change",
+            "attach_change",
+            "strengths",
+            "psi_norm",
+        )
+    }
     rec["initial_widths"] = model.widths
     for active in sched:
         continuing = [t for t in attached if t in active]

@@ -59,7 +59,14 @@ from isodl.topology.network import (
     check_network_widths,
 )
 
-__all__ = ['alternating_layers', 'parameter_count', 'expected_nonzero_reduction', 'sparsity_limit', 'count_nonzero', 'offdiagonal_fraction']
+__all__ = [
+    "alternating_layers",
+    "parameter_count",
+    "expected_nonzero_reduction",
+    "sparsity_limit",
+    "count_nonzero",
+    "offdiagonal_fraction",
+]
 
 
 # --------------------------------------------------------------------------- counting (notebook 08)
@@ -123,7 +130,9 @@ def expected_nonzero_reduction(widths, layers: Sequence[int] | None = None) -> i
         if k in seen:
             raise ValueError(f"layers must not repeat, got {list(layers)}")
         if k - 1 in seen or k + 1 in seen:
-            raise ValueError(f"layers {k - 1 if k - 1 in seen else k + 1} and {k} are adjacent: they cannot both be diagonal")
+            raise ValueError(
+                f"layers {k - 1 if k - 1 in seen else k + 1} and {k} are adjacent: they cannot both be diagonal"
+            )
         seen.add(k)
         n_in, n_out = widths[k], widths[k + 1]
         total += n_out * n_in - min(n_out, n_in)
