@@ -1,0 +1,37 @@
+"""The references of the normalisation checks (notebooks 09-10) agree with the library they stand for."""
+
+import pytest
+import torch
+
+from isodl.normalisation import checks, layers
+
+
+@pytest.mark.parametrize("seed", range(4))
+def test_affine_like_reference_is_the_layer(seed):
+    gen = torch.Generator().manual_seed(seed)
+    layer = layers.AffineLike(7, 5, dtype=torch.float64)
+    with torch.no_grad():
+        layer.weight.copy_(torch.randn(5, 7, generator=gen, dtype=torch.float64))
+        layer.bias.copy_(torch.randn(5, generator=gen, dtype=torch.float64))
+    x = torch.randn(9, 7, generator=gen, dtype=torch.float64) * torch.logspace(-2, 2, 9, dtype=torch.float64)[:, None]
+    torch.testing.assert_close(
+        checks._affine_like_reference(x, layer.weight.detach(), layer.bias.detach()), layer(x).detach()
+    )
+
+
+@pytest.mark.parametrize("shape", [(64, 128), (100, 200)])
+def test_init_reference_statistics_are_the_layers_default_init(shape):
+    """The init check's target [std(W), mean(W), max|b|] = [1, 0, 0] is what AffineLike(init='normal') draws."""
+    out_features, in_features = shape
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(out_features)
+        layer = layers.AffineLike(in_features, out_features)
+    w = layer.weight.detach().to(torch.float64)
+    target = checks._init_reference(in_features, out_features)
+    got = torch.stack([w.std(), w.mean(), layer.bias.detach().abs().max().to(torch.float64)])
+    torch.testing.assert_close(got, target, rtol=0, atol=0.05)
+    # and the default nn.Linear-like init is far from that target, so the comparison can fail
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(out_features)
+        linear = layers.AffineLike(in_features, out_features, init="linear")
+    assert abs(float(linear.weight.detach().std()) - float(target[0])) > 0.5

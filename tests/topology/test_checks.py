@@ -1,0 +1,68 @@
+"""The references of the topology checks (notebooks 05-08) agree with the library they stand for."""
+
+import pytest
+import torch
+
+from isodl.topology import checks, network
+
+SEEDS = range(5)
+
+
+def _orthogonal(n, gen):
+    q, r = torch.linalg.qr(torch.randn(n, n, generator=gen, dtype=torch.float64))
+    return q * torch.sign(torch.diagonal(r))
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_rotate_neurons_reference_is_what_rotate_layer_does(seed):
+    gen = torch.Generator().manual_seed(seed)
+    model = network.IsotropicMLP([5, 4, 3], dtype=torch.float64, generator=gen)
+    with torch.no_grad():
+        model.biases[0].copy_(torch.randn(4, generator=gen, dtype=torch.float64))
+    q = _orthogonal(4, gen)
+    w_in, b, w_out = (p.detach().clone() for p in (model.weights[0], model.biases[0], model.weights[1]))
+    expected = checks._rotate_neurons_reference(w_in, b, w_out, q)
+    model.rotate_layer(0, q)
+    got = (model.weights[0], model.biases[0], model.weights[1])
+    for g, e in zip(got, expected):
+        torch.testing.assert_close(g.detach(), e, rtol=1e-12, atol=1e-12)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_remove_last_neuron_reference_is_what_neurodegeneration_does(seed):
+    """A layer already in left-singular form, whose last neuron has no incoming weights (s = 0)."""
+    gen = torch.Generator().manual_seed(seed)
+    n, m, p = 4, 6, 3
+    model = network.IsotropicMLP([m, n, p], intrinsic_length="constant", psi="trainable", dtype=torch.float64, o_init=0.3)
+    s = torch.tensor([3.0, 2.0, 1.0, 0.0], dtype=torch.float64)
+    v = _orthogonal(m, gen)[:n]
+    w_in = s[:, None] * v  # rows orthogonal, norms decreasing, the last one zero
+    b = torch.randn(n, generator=gen, dtype=torch.float64)
+    w_out = torch.randn(p, n, generator=gen, dtype=torch.float64)
+    psi = torch.randn(p, generator=gen, dtype=torch.float64)
+    with torch.no_grad():
+        model.weights[0].copy_(w_in)
+        model.biases[0].copy_(b)
+        model.weights[1].copy_(w_out)
+        model.psis[0].copy_(psi)
+    ref = checks._remove_last_neuron_reference(w_in, b, w_out, psi, 0.3)
+    removed = model.neurodegeneration(0, compensate_o=True, compensate_psi=True)
+    assert removed == [pytest.approx(0.0, abs=1e-12)]
+    # The SVD may flip the sign of a neuron (row of W_in and b, column of W_out together): compare up to signs.
+    signs = torch.sign((model.weights[0].detach() * ref[0]).sum(dim=1))
+    assert torch.all(signs != 0)
+    torch.testing.assert_close(model.weights[0].detach(), signs[:, None] * ref[0], rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(model.biases[0].detach(), signs * ref[1], rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(model.weights[1].detach(), ref[2] * signs[None, :], rtol=1e-10, atol=1e-10)
+    torch.testing.assert_close(model.psis[0].detach(), ref[3], rtol=1e-10, atol=1e-10)
+    assert float(model.intrinsic_length(0)) == pytest.approx(ref[4], rel=1e-12)
+
+
+def test_iso_length_and_diagonal_savings_references_call_the_library():
+    z = torch.randn(7, 5, dtype=torch.float64)
+    torch.testing.assert_close(
+        checks._iso_length_reference(z, 0.4), network.isotropic_tanh_gain(z, 0.4).unsqueeze(-1) * z
+    )
+    from isodl.topology import sparsity
+
+    assert checks._diagonal_savings_reference([8, 6, 6, 3], [1]) == sparsity.expected_nonzero_reduction([8, 6, 6, 3], [1])
