@@ -1,23 +1,43 @@
-"""isodl: the helper library of the Isotropic Deep Learning notebook course.
+"""Every notebook: isodl, the helper library of the Isotropic Deep Learning notebook course.
 
-The tree follows the course. Every module's docstring opens with the notebooks it
-serves, so ``grep -rl "Notebook 07" lib`` (or ``"Notebooks 05-08"``) finds the
-code behind a notebook.
+The top level re-exports what the first cell of every notebook calls
+(:func:`setup`, :func:`by_scale`, :func:`set_seed`, from :mod:`isodl.core.config`);
+everything else is imported from the module that defines it, for example
+``from isodl.topology import network``.
+
+The tree follows the course. Every module's docstring opens with the notebooks
+it serves, in one of four forms::
+
+    Every notebook: ...
+    Notebook 11: ...
+    Notebooks 06, 08: ...
+    Notebooks 05-08 (05, 06, 07, 08): ...     (a range is followed by the full list)
+
+so ``grep -rl "Notebooks 05-08" lib`` finds a part's modules, and this lists every
+module behind notebook 07::
+
+    grep -rlE '^"{3}(Every notebook|Notebooks? [^:]*07)' lib/isodl
 
 Packages
 --------
 core           every notebook: config (``setup``), validate, data, activations
-               (elementwise and isotropic), train (the one training loop), plots
-               (style and shared figures), widgets, ops, the notebook 00 check
-exercises      the exercise-check framework (compare a learner's function with
-               a reference on random inputs; PASS or a hint)
+               (elementwise and isotropic), ops, train (the one training loop),
+               plots (style and shared figures), widgets, coursemap, the
+               notebook 00 check
+exercises      every notebook: the exercise-check framework (compare a learner's
+               function with a reference on random inputs; PASS or a hint)
 symmetry       notebooks 01-04: srm, pppm, representations, autoencoder, plots, checks
 topology       notebooks 05-08: network, schedules, sparsity, plots, checks
 normalisation  notebooks 09-10: layers, divergence, experiments, plots, checks
 recurrent      notebook 11: models, sensitivity, tasks, plots, checks
 
-Imports follow the course: ``core`` imports no part; a part imports ``core``
-and, where it builds on an earlier part, only parts before it.
+Layout rules (checked by ``tests/test_layout.py``): imports follow the course
+(``core`` imports no part, ``exercises`` imports only ``core``, and a part
+imports ``core``, ``exercises`` and only the parts before it: symmetry <
+topology < normalisation < recurrent); no module uses another's private names;
+every module's ``__all__`` is complete; figures are drawn only in the ``plots``
+modules and :mod:`isodl.core.widgets`; random numbers come from explicit
+generators (:func:`set_seed` is the one function that seeds the global streams).
 """
 
 from isodl.core.config import (

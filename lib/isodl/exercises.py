@@ -1,9 +1,9 @@
-"""Every notebook with an exercise (00-11): the check framework that compares a learner's function with a reference.
-
-Exercise checks: compare a learner's function with the library's reference.
+"""Every notebook: the exercise-check framework that compares a learner's function with a reference.
 
 In a notebook, an exercise cell defines one function and the next code cell
-checks it::
+checks it with the ``checks`` module of its part (``from isodl.core import
+checks`` in notebook 00, ``from isodl.symmetry import checks`` in notebooks
+01-04, and so on)::
 
     checks.check_unit_rows(unit_rows)
 
@@ -11,20 +11,26 @@ The check calls the learner's function and the reference on a few random
 inputs and prints one line: ``PASS: ...`` or ``FAIL: ...: what went wrong.
 Hint: ...`` followed by the offending input. It returns a :class:`CheckResult`
 (truthy when passed) and never raises because the learner's code is wrong, so a
-notebook keeps running.
+notebook keeps running. A function that still raises the stub of the student
+copy (:data:`STUB_MESSAGE`, written by ``tools/student.py``) gets
+:data:`NOT_DONE_HINT`.
 
 Adding a check for a new exercise
 ---------------------------------
-1. Write the reference in the library (for example ``isodl.core.ops.unit_rows``).
-2. Define ``check_<name>(fn, *, verbose=True)`` that calls
-   :func:`compare_functions` with the reference, a ``make_inputs(gen)``
-   function (returns a tuple of arguments drawn with the ``torch.Generator``
-   ``gen``) and optional ``hints`` for the usual mistakes.
-3. Register it: add it to :data:`CHECKS` here, or, from another module, decorate
-   it with :func:`register_check`, which also makes it available as
-   ``isodl.checks.check_<name>`` for the check cell.
+1. Write the reference in the library (for example :func:`isodl.core.ops.unit_rows`).
+2. In the ``checks`` module of the notebook's part, define
+   ``check_<name>(fn, *, verbose=True)`` that calls :func:`compare_functions`
+   with the reference, a ``make_inputs(gen)`` function (returns a tuple of
+   arguments drawn with the ``torch.Generator`` ``gen``) and optional ``hints``
+   for the usual mistakes (:func:`matches` compares a tensor with a guess).
+3. Register it with :func:`register_check` (as a decorator or by a call after
+   the definition), which adds it to :data:`CHECKS`. :func:`all_checks` imports
+   every module of :data:`CHECK_MODULES` and returns the registry
+   (``tools/student.py`` runs the notebooks' solutions through it).
 
-See :func:`check_unit_rows` for a complete example.
+See :mod:`isodl.core.checks` (:func:`isodl.core.checks.check_unit_rows`) for a
+complete example. This module imports only :mod:`isodl.core`; the parts' checks
+import it.
 """
 
 from __future__ import annotations
@@ -41,7 +47,17 @@ import torch
 
 from isodl.core.validate import check_bool, check_float, check_int
 
-__all__ = ["NOT_DONE_HINT", "STUB_MESSAGE", "CheckResult", "compare_functions", "CHECKS", "register_check"]
+__all__ = [
+    "NOT_DONE_HINT",
+    "STUB_MESSAGE",
+    "CheckResult",
+    "compare_functions",
+    "matches",
+    "CHECKS",
+    "register_check",
+    "CHECK_MODULES",
+    "all_checks",
+]
 
 #: The hint shown when the learner's function still raises the stub's error.
 NOT_DONE_HINT = "this exercise is not done yet: replace the `raise NotImplementedError` line with your code"

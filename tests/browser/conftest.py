@@ -17,7 +17,9 @@ server's port and the processes it started are checked afterwards.
 
 Environment knobs (all optional):
   ISODL_BROWSER_NOTEBOOKS   folder holding the NN_*.ipynb notebooks to test (default: notebooks/)
-  ISODL_BROWSER_TIMEOUT     seconds allowed for "Run All Cells" per notebook (default: 600, a guard against hangs)
+  ISODL_BROWSER_TIMEOUT     the hang guard, in seconds, for every wait on a kernel: Run All Cells of a notebook, its
+                            kernel's start, a figure's redraw (default: 600, like nbval's per-cell timeout; a guard
+                            against hangs, not a budget: `make course` measures and reports the run times)
 """
 
 from __future__ import annotations
@@ -70,6 +72,7 @@ def notebook_dir() -> Path:
 
 
 def run_all_timeout() -> float:
+    """The hang guard for waits on a kernel (ISODL_BROWSER_TIMEOUT, default 600 s)."""
     return float(os.environ.get("ISODL_BROWSER_TIMEOUT", "600"))
 
 

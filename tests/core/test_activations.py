@@ -249,6 +249,183 @@ def test_isotropic_tanh_jacobian_eigenvalues_in_unit_interval_and_co_rotate():
     torch.testing.assert_close(isotropic_jacobian(torch.zeros(6, dtype=F64)), torch.eye(6, dtype=F64))
 
 
+# --------------------------------------------------------------------------- one implementation: edges, reference, paths
+
+F32 = torch.float32
+DTYPES = [F32, F64]
+EDGE_NORMS = (0.0, 1e-30, 1.0, 1e30)
+# A batch whose squared length overflows the dtype takes the guarded path for every row.
+OVERFLOWING_NORM = {F32: 1e30, F64: 1e200}
+DIRECTIONS = torch.tensor([[0.6, -0.8, 0.0, 0.0], [0.5, 0.5, 0.5, -0.5], [0.0, 0.0, 0.0, 1.0]], dtype=F64)
+# the limit h(0) of the gain sigma(rho) / rho at the origin, radius 0.5 and negative_slope 0.1
+H0 = {"tanh": 1.0, "relu": 0.0, "leaky_relu": 0.1, "gelu": 0.5, "identity": 1.0}
+
+
+def rows_of_norm(norm, dtype):
+    """Three rows of Euclidean length ``norm`` (exactly representable directions), in ``dtype``."""
+    return (DIRECTIONS * norm).to(dtype)
+
+
+def reference_isotropic(x, activation, o=0.0, radius=0.5, slope=0.1):
+    """The textbook formula sigma(rho) x / rho, rho = sqrt(|x|^2 + o), in float64 (limit h(0) where rho = 0)."""
+    x = x.double()
+    rho = torch.sqrt((x * x).sum(-1, keepdim=True) + float(o))
+    safe = torch.where(rho > 0, rho, torch.ones_like(rho))
+    sigma = {
+        "tanh": lambda r: torch.tanh(r),
+        "relu": lambda r: torch.clamp(r - radius, min=0.0),
+        "leaky_relu": lambda r: torch.clamp(r - radius, min=0.0) + slope * torch.clamp(r, max=radius),
+        "gelu": lambda r: torch.nn.functional.gelu(r),
+        "identity": lambda r: r,
+    }[activation]
+    h = torch.where(rho > 0, sigma(safe) / safe, torch.full_like(rho, H0[activation]))
+    return h * x, h
+
+
+def o_value(o, dtype):
+    """``o`` for a call: a float, or a fresh 0-d tensor of ``dtype`` that takes a gradient."""
+    return torch.tensor(o[0], dtype=dtype, requires_grad=True) if isinstance(o, tuple) else o
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("activation", ISOTROPIC_ACTIVATIONS)
+@pytest.mark.parametrize("o", [0.0, 1e-30, 0.5, (0.5,)], ids=["o=0", "o=1e-30", "o=0.5", "o=tensor"])
+def test_edge_rows_give_finite_values_and_gradients(dtype, activation, o):
+    """Rows of length 0, 1e-30, 1 and 1e30, alone and together: finite values and gradients, right limits."""
+    weights = torch.arange(1.0, 5.0, dtype=dtype)
+    batches = {norm: rows_of_norm(norm, dtype) for norm in EDGE_NORMS}
+    batches["all together"] = torch.cat(list(batches.values()))
+    for label, batch in batches.items():
+        oo = o_value(o, dtype)
+        x = batch.clone().requires_grad_(True)
+        y = isotropic(x, activation, o=oo, radius=0.5, negative_slope=0.1)
+        h = isotropic_gain(x, activation, o=oo, radius=0.5, negative_slope=0.1)
+        assert y.dtype == dtype and y.shape == x.shape and h.shape == (x.shape[0], 1), label
+        assert torch.isfinite(y).all() and torch.isfinite(h).all(), (label, y, h)
+        leaves = [x] + ([oo] if isinstance(oo, torch.Tensor) else [])
+        grads = torch.autograd.grad((y * weights).sum() + (h * 3.0).sum(), leaves, allow_unused=True)
+        for g in grads:
+            assert g is None or torch.isfinite(g).all(), (label, g)
+        # values against the textbook formula, computed in float64 (no overflow at 1e30 there)
+        ref_y, ref_h = reference_isotropic(batch, activation, float(o[0] if isinstance(o, tuple) else o))
+        tol = dict(rtol=1e-5, atol=1e-6) if dtype == F32 else dict(rtol=1e-12, atol=1e-14)
+        torch.testing.assert_close(h.detach().double(), ref_h, **tol, msg=label)
+        scale = batch.double().norm(dim=1, keepdim=True).clamp(min=1.0)  # outputs as long as 1e30 for gelu, relu
+        torch.testing.assert_close(y.detach().double() / scale, ref_y / scale, **tol, msg=label)
+    # At the origin and at 1e-30 (o = 0 or tiny) the Jacobian is h(0) I: the gradient is h(0) * weights.
+    if not isinstance(o, tuple) and o < 1e-20:
+        for norm in (0.0, 1e-30):
+            x = rows_of_norm(norm, dtype).requires_grad_(True)
+            (g,) = torch.autograd.grad(
+                (isotropic(x, activation, o=o, radius=0.5, negative_slope=0.1) * weights).sum(), x
+            )
+            torch.testing.assert_close(g, (H0[activation] * weights).expand_as(g), msg=str(norm))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("activation", ISOTROPIC_ACTIVATIONS)
+@pytest.mark.parametrize("o", [0.0, 0.3])
+def test_isotropic_and_gain_match_the_reference_formula_with_gradients(dtype, activation, o):
+    """Ordinary inputs: values and gradients equal the textbook formula's (float64 autograd) to rounding."""
+    x64 = torch.cat([gaussian(40, 6, seed=31 + k, scale=s) for k, s in enumerate((0.01, 0.3, 1.0, 3.0, 30.0))])
+    x64 = x64[(x64.norm(dim=1) - 0.5).abs() > 1e-3]  # away from the kink of the shifted ReLUs
+    w = gaussian(len(x64), 6, seed=40)
+    x = x64.to(dtype).requires_grad_(True)
+    y = isotropic(x, activation, o=o, radius=0.5, negative_slope=0.1)
+    h = isotropic_gain(x, activation, o=o, radius=0.5, negative_slope=0.1)
+    (g,) = torch.autograd.grad((y * w.to(dtype)).sum(), x)
+    xr = x64.to(dtype).double().requires_grad_(True)
+    ref_y, ref_h = reference_isotropic(xr, activation, o)
+    (ref_g,) = torch.autograd.grad((ref_y * w).sum(), xr)
+    tol = dict(rtol=2e-6, atol=2e-6) if dtype == F32 else dict(rtol=1e-12, atol=1e-12)
+    torch.testing.assert_close(y.detach().double(), ref_y.detach(), **tol)
+    torch.testing.assert_close(h.double(), ref_h.detach(), **tol)
+    torch.testing.assert_close(g.double(), ref_g, **tol)
+    torch.testing.assert_close(y, h * x)
+
+
+@pytest.mark.parametrize("activation", ISOTROPIC_ACTIVATIONS)
+def test_gradcheck_of_the_map_and_the_gain_with_a_trainable_o(activation):
+    """torch.autograd.gradcheck in float64, with respect to x and to a tensor o, at ordinary, tiny and zero rows."""
+    x = torch.cat([gaussian(3, 4, seed=41, scale=1.3), gaussian(1, 4, seed=42) * 1e-7, torch.zeros(1, 4, dtype=F64)])
+    x.requires_grad_(True)
+    o = torch.tensor(0.3, dtype=F64, requires_grad=True)
+    kwargs = dict(radius=0.5, negative_slope=0.1)
+    assert torch.autograd.gradcheck(lambda z, oo: isotropic(z, activation, o=oo, **kwargs), (x, o))
+    assert torch.autograd.gradcheck(lambda z, oo: isotropic_gain(z, activation, o=oo, **kwargs), (x, o))
+    # With o = 0 the gain of gelu, Phi(|x|), is a cone at the origin (the map Phi(|x|) x is smooth): no tiny row.
+    x0 = torch.cat([x[:3], x[4:]]).detach().requires_grad_(True) if activation == "gelu" else x
+    assert torch.autograd.gradcheck(lambda z: isotropic_gain(z, activation, **kwargs), (x0,))
+    # second derivatives too (the map is built from differentiable operations only)
+    away = gaussian(3, 4, seed=43, scale=1.3).requires_grad_(True)
+    assert torch.autograd.gradgradcheck(lambda z: isotropic(z, activation, o=0.2, **kwargs), (away,))
+
+
+@pytest.mark.parametrize("dtype", DTYPES)
+@pytest.mark.parametrize("activation", ISOTROPIC_ACTIVATIONS)
+@pytest.mark.parametrize("o", [0.0, 0.5])
+def test_plain_and_guarded_paths_agree(dtype, activation, o):
+    """A batch with one overflowing row takes the guarded path: its other rows come out as on the plain path."""
+    x = torch.cat([gaussian(30, 5, seed=44, scale=2.0), torch.zeros(1, 5, dtype=F64), gaussian(2, 5, seed=45) * 1e-4])
+    x = x.to(dtype)
+    long_row = (torch.tensor([[3.0, 0.0, -4.0, 0.0, 0.0]], dtype=F64) / 5 * OVERFLOWING_NORM[dtype]).to(dtype)
+    w = gaussian(len(x) + 1, 5, seed=46).to(dtype)
+    kwargs = dict(o=o, radius=0.5, negative_slope=0.1)
+    a = x.clone().requires_grad_(True)
+    mixed = torch.cat([x, long_row]).requires_grad_(True)
+    ya, yb = isotropic(a, activation, **kwargs), isotropic(mixed, activation, **kwargs)
+    (ga,) = torch.autograd.grad((ya * w[:-1]).sum(), a)
+    (gb,) = torch.autograd.grad((yb * w).sum(), mixed)
+    tol = dict(rtol=1e-6, atol=1e-6) if dtype == F32 else dict(rtol=1e-14, atol=1e-14)
+    torch.testing.assert_close(yb[:-1], ya, **tol)
+    torch.testing.assert_close(gb[:-1], ga, **tol)
+    torch.testing.assert_close(
+        isotropic_gain(mixed, activation, **kwargs)[:-1], isotropic_gain(x, activation, **kwargs)
+    )
+    assert torch.isfinite(yb).all() and torch.isfinite(gb).all()
+    expected_long = {"tanh": long_row / OVERFLOWING_NORM[dtype]}.get(activation, long_row)  # sigma(rho) / rho -> ...
+    torch.testing.assert_close(yb[-1:], expected_long)
+
+
+@pytest.mark.filterwarnings("ignore:`torch.jit.script` is deprecated:DeprecationWarning")  # inside torch.func
+def test_works_under_torch_func_transforms():
+    """vmap, jacrev and jacfwd give the closed-form Jacobian (vmap takes the guarded path)."""
+    x = gaussian(5, 4, seed=47, scale=1.5)
+    x[0] = 0.0
+    for activation in ("tanh", "gelu"):
+        fn = lambda z: isotropic(z, activation, o=0.1)  # noqa: E731
+        closed = isotropic_jacobian(x, activation, o=0.1)
+        torch.testing.assert_close(torch.func.vmap(torch.func.jacrev(fn))(x), closed)
+        torch.testing.assert_close(torch.func.jacfwd(fn)(x[1]), closed[1])
+        torch.testing.assert_close(torch.func.vmap(fn)(x), fn(x))
+
+
+def test_benchmark_runs_with_tiny_sizes(capsys):
+    """Smoke test of benchmarks/bench_activations.py (not a timing test: only that it runs and reports)."""
+    import importlib.util
+
+    from tools.course import ROOT
+
+    spec = importlib.util.spec_from_file_location("bench_activations", ROOT / "benchmarks" / "bench_activations.py")
+    bench = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(bench)
+    threads = torch.get_num_threads()
+    try:
+        rows = bench.main(["--sizes", "6x3", "--repeats", "2"])
+    finally:
+        torch.set_num_threads(threads)
+    out = capsys.readouterr().out
+    assert "old special case" in out and "new/old" in out
+    assert len(rows) == 6 and {r["case"] for r in rows} == {"autoencoder", "network", "guarded"}
+    assert {r["dtype"] for r in rows} == {"float32", "float64"}
+    for r in rows:
+        assert r["new_us"] > 0 and r["old_us"] > 0 and r["ratio"] > 0
+        if r["case"] != "guarded":
+            assert r["max_diff"] == 0.0, r  # the shared function computes exactly what the special cases did
+    with pytest.raises(SystemExit):
+        bench.main(["--sizes", "512by256"])
+
+
 # --------------------------------------------------------------------------- symmetry
 
 

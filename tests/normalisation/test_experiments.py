@@ -9,6 +9,7 @@ import torch
 from torch import nn
 
 from isodl.core import data
+from isodl.core.train import Divergence
 from isodl.normalisation import divergence, layers
 from isodl.normalisation import experiments as nc
 from isodl.normalisation import plots as norm_plots
@@ -46,6 +47,20 @@ def test_build_mlp_placements():
     l2 = nc.build_mlp("l2", [64, 256, 3]).requires_grad_(False)
     assert abs(float(l2[1].weight.std()) - 1) < 0.03 and float(l2[1].bias.abs().max()) == 0
     assert nc.build_mlp("affine_like", WIDTHS, init="linear")[0].init == "linear"
+
+
+@pytest.mark.parametrize("method", nc.ALL_METHODS)
+def test_build_mlp_from_a_generator_draws_what_manual_seed_draws(method):
+    init = {"init": "linear"} if method == "affine_like" else {}
+    torch.manual_seed(7)
+    reference = nc.build_mlp(method, WIDTHS, **init)
+    state = torch.random.get_rng_state()
+    model = nc.build_mlp(method, WIDTHS, generator=torch.Generator().manual_seed(7), **init)
+    assert torch.equal(state, torch.random.get_rng_state()), "the global random state is not used"
+    for (name, a), (_, b) in zip(reference.named_parameters(), model.named_parameters()):
+        assert torch.equal(a, b), (method, name)
+    with pytest.raises(TypeError, match="generator"):
+        nc.build_mlp(method, WIDTHS, generator=7)
 
 
 def test_rescaled_grad_linear_forward_backward_and_one_step():
@@ -118,9 +133,24 @@ def test_train_run_learns_is_repeatable_and_leaves_global_rng(blobs):
     again = nc.train_run("affine_like", blobs, lr=2.0, batch_size=16, steps=150, seed=1, widths=WIDTHS)
     assert again["test_accuracy"] == rows[2]["test_accuracy"] and again["train_loss"] == rows[2]["train_loss"]
     blown = nc.train_run("none", blobs.scaled(100.0), lr=50.0, batch_size=16, steps=100, seed=0, widths=WIDTHS)
-    assert blown["diverged"] and blown["test_accuracy"] == 0.0
+    assert isinstance(blown["diverged"], Divergence) and blown["test_accuracy"] == 0.0
+    assert blown["diverged"].epoch == 1 and not np.isfinite(blown["diverged"].loss)
+    assert all(r["diverged"] is None for r in rows)
+    assert nc.summarise([blown])[0]["diverged"] == 1
     kept = nc.train_run("l2", blobs, lr=1.0, batch_size=16, steps=5, seed=0, widths=WIDTHS, return_model=True)
     assert isinstance(kept["model"], nn.Sequential)
+
+
+def test_train_sgd_keeps_every_step_loss_and_records_divergence(blobs):
+    torch.manual_seed(0)
+    model = nc.build_mlp("batchnorm", WIDTHS)
+    out = nc.train_sgd(model, blobs.x_train, blobs.y_train, lr=0.1, batch_size=16, steps=70, seed=3)
+    assert out["steps"] == 70 and len(out["losses"]) == 70 and out["diverged"] is None
+    assert out["train_loss"] == pytest.approx(float(np.mean(out["losses"][-50:])), rel=1e-15)
+    plain = nn.Sequential(nn.Linear(6, 3))
+    blown = nc.train_sgd(plain, blobs.x_train * 1e30, blobs.y_train, lr=1e30, batch_size=16, steps=50, seed=0)
+    assert isinstance(blown["diverged"], Divergence) and blown["steps"] == len(blown["losses"]) < 50
+    assert all(np.isfinite(blown["losses"])) and not np.isfinite(blown["diverged"].loss)
 
 
 def test_compare_and_summarise(blobs):

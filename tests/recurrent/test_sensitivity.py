@@ -517,39 +517,3 @@ def test_measure_cost_runs():
         assert c.seconds > 0 and math.isclose(c.seconds_per_step, c.seconds / 20)
         assert c.memory_bytes == stored_bytes(method, 6, 20)
         assert c.n_params == 6 * 4 + 36 + 6 + 2 * 6 + 2
-
-
-def test_train_recall_exact_methods_agree_and_truncation_never_moves_symbol_weights():
-    from isodl.recurrent.tasks import train_recall
-
-    kw = dict(updates=4, delay=6, hidden_size=5, batch=3, k=2, eval_every=2, test_batch=20)
-    net_b, init_b, (steps, acc) = train_recall("bptt", 3, **kw)
-    net_f, init_f, _ = train_recall("forward", 3, **kw)
-    net_t, init_t, _ = train_recall("tbptt", 3, **kw)
-    assert steps == [0, 2, 4] and all(0.0 <= a <= 1.0 for a in acc)
-    for name, p in net_b.named_parameters():
-        assert torch.equal(init_b[name], init_f[name]) and torch.equal(init_b[name], init_t[name])
-        torch.testing.assert_close(p, dict(net_f.named_parameters())[name], rtol=1e-9, atol=1e-12)
-    # the symbol is shown at step 0 only and the loss sits at the last step, more than k steps later:
-    # truncated BPTT never sees how the symbol inputs (all channels but the cue) affect the loss
-    w_t = dict(net_t.named_parameters())["W_xh"]
-    assert torch.equal(w_t[:, :-1], init_t["W_xh"][:, :-1])
-    assert not torch.equal(dict(net_b.named_parameters())["W_xh"][:, :-1], init_b["W_xh"][:, :-1])
-
-
-@pytest.mark.parametrize(
-    "kwargs, match",
-    [
-        ({"method": "adam"}, "method"),
-        ({"seed": -1}, "seed"),
-        ({"k": 0}, "k"),
-        ({"lr": 0.0}, "lr"),
-        ({"updates": -2}, "updates"),
-    ],
-)
-def test_train_recall_rejects_bad_arguments(kwargs, match):
-    from isodl.recurrent.tasks import train_recall
-
-    args = {"method": "bptt", "seed": 0, **kwargs}
-    with pytest.raises((ValueError, TypeError), match=match):
-        train_recall(args.pop("method"), args.pop("seed"), **args)

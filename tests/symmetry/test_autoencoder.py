@@ -25,9 +25,9 @@ def test_digits_unit_range(digits):
 
 @pytest.mark.parametrize("name", ae.ACTIVATIONS)
 def test_every_activation_builds_and_runs(name):
-    torch.manual_seed(0)
-    m = ae.AutoEncoder((10, 6, 3), name)
-    x = torch.randn(5, 10)
+    gen = torch.Generator().manual_seed(0)
+    m = ae.AutoEncoder((10, 6, 3), name, generator=gen)
+    x = torch.randn(5, 10, generator=gen)
     out = m(x)
     assert out.shape == (5, 10) and torch.isfinite(out).all()
     b = m.bottleneck(x)
@@ -35,8 +35,7 @@ def test_every_activation_builds_and_runs(name):
 
 
 def test_bottleneck_activation_is_the_named_function():
-    torch.manual_seed(0)
-    z = torch.randn(7, 4, dtype=torch.float64) * 3
+    z = torch.randn(7, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64) * 3
     Q = activations.random_orthogonal(4, seed=1)
     m = ae.AutoEncoder((6, 4), "tanh", Q.float())
     m = m.double()
@@ -53,27 +52,68 @@ def test_bottleneck_activation_is_the_named_function():
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_isotropic_tanh_speed_path_equals_the_shared_function_at_every_length(dtype):
-    """The autoencoder's fast isotropic tanh matches activations.isotropic_tanh in value and gradient, edges included."""
-    act = ae.AutoEncoder((6, 4), "isotropic_tanh").to(dtype).bottleneck_act
+@pytest.mark.parametrize("name", ae.ISOTROPIC)
+def test_isotropic_activation_is_the_shared_function_at_every_length(dtype, name):
+    """The autoencoder's isotropic activations are activations.isotropic itself: values and gradients, edges included."""
+    act = ae.AutoEncoder((6, 4), name).to(dtype).bottleneck_act
+    radial = name[len("isotropic_") :]
     gen = torch.Generator().manual_seed(0)
     base = torch.randn(6, 4, generator=gen, dtype=dtype)
     cases = {
         "typical": base * 3,
-        "zero and tiny rows": torch.cat([torch.zeros(1, 4, dtype=dtype), base[:3] * 1e-30, base[:2] * 1e-4]),
+        "zero and tiny rows": torch.cat(
+            [torch.zeros(1, 4, dtype=dtype), base[:3] * 1e-30, base[:2] * 1e-4, base[:1] * 1e-12]
+        ),
         "huge rows": base * 1e30,
         "a huge row in a normal batch": torch.cat([base[:3], base[3:4] * 1e25]),
     }
-    for name, z in cases.items():
+    for label, z in cases.items():
         a = z.clone().requires_grad_(True)
         b = z.clone().requires_grad_(True)
-        fa, fb = act(a), activations.isotropic_tanh(b)
-        torch.testing.assert_close(fa, fb, msg=name)
+        fa, fb = act(a), activations.isotropic(b, radial)
+        assert torch.isfinite(fa).all(), label
+        assert torch.equal(fa, fb), label
         weights = torch.randn(fa.shape, generator=gen, dtype=dtype)
         (fa * weights).sum().backward()
         (fb * weights).sum().backward()
-        assert torch.isfinite(a.grad).all(), name
-        torch.testing.assert_close(a.grad, b.grad, msg=name)
+        assert torch.isfinite(a.grad).all(), label
+        assert torch.equal(a.grad, b.grad), label
+    if name == "isotropic_tanh":
+        torch.testing.assert_close(act(cases["typical"]), activations.isotropic_tanh(cases["typical"]))
+
+
+def test_initial_weights_come_from_the_generator_only():
+    state = torch.random.get_rng_state()
+    a = ae.AutoEncoder((64, 32, 8), "tanh", generator=torch.Generator().manual_seed(5))
+    b = ae.AutoEncoder((64, 32, 8), "isotropic_tanh", generator=torch.Generator().manual_seed(5))
+    c = ae.AutoEncoder((64, 32, 8), "tanh", generator=torch.Generator().manual_seed(6))
+    assert torch.equal(torch.random.get_rng_state(), state), "building a model must not touch the global RNG"
+    for (key, pa), pb in zip(a.named_parameters(), b.parameters()):
+        assert torch.equal(pa, pb), key  # same seed, same weights, whatever the activation
+    assert not torch.equal(a.encoder[0].weight, c.encoder[0].weight)
+    # N(0, 1 / fan_in), biases 0, drawn layer by layer from the generator in this order
+    gen = torch.Generator().manual_seed(5)
+    for lin in list(a.encoder) + list(a.decoder):
+        expected = torch.empty_like(lin.weight).normal_(0.0, 1.0 / math.sqrt(lin.in_features), generator=gen)
+        if lin is a.encoder[-1]:
+            expected = expected * a.bottleneck_gain
+        assert torch.equal(lin.weight, expected)
+        assert float(lin.bias.detach().abs().max()) == 0.0
+    with pytest.raises(TypeError, match="generator"):
+        ae.AutoEncoder((4, 2), "tanh", generator=3)
+
+
+def test_train_autoencoder_touches_no_global_rng(digits):
+    state = torch.random.get_rng_state()
+    run = ae.train_autoencoder(digits, "isotropic_tanh", seed=2, epochs=1)
+    assert torch.equal(torch.random.get_rng_state(), state)
+    fresh = ae.AutoEncoder(
+        (64, 32, 8), "isotropic_tanh", bottleneck_gain=6.0, generator=torch.Generator().manual_seed(2)
+    )
+    again = ae.train_autoencoder(digits, "isotropic_tanh", seed=2, epochs=0)
+    for p, q in zip(fresh.parameters(), again.model.parameters()):
+        assert torch.equal(p, q)
+    assert math.isfinite(run.test_mse)
 
 
 def test_isotropic_model_commutes_with_rotations_at_the_bottleneck():
@@ -84,10 +124,8 @@ def test_isotropic_model_commutes_with_rotations_at_the_bottleneck():
 
 
 def test_gain_scales_only_the_encoder_to_bottleneck_weights():
-    torch.manual_seed(0)
-    a = ae.AutoEncoder((64, 32, 8), "tanh", bottleneck_gain=1.0)
-    torch.manual_seed(0)
-    b = ae.AutoEncoder((64, 32, 8), "tanh", bottleneck_gain=6.0)
+    a = ae.AutoEncoder((64, 32, 8), "tanh", bottleneck_gain=1.0, generator=torch.Generator().manual_seed(0))
+    b = ae.AutoEncoder((64, 32, 8), "tanh", bottleneck_gain=6.0, generator=torch.Generator().manual_seed(0))
     torch.testing.assert_close(b.encoder[1].weight, 6 * a.encoder[1].weight)
     torch.testing.assert_close(b.encoder[0].weight, a.encoder[0].weight)
     torch.testing.assert_close(b.decoder[0].weight, a.decoder[0].weight)

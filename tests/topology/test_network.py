@@ -14,6 +14,7 @@ import torch
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
+from isodl.core import train
 from isodl.topology import network, schedules, sparsity
 from isodl.topology.network import ElementwiseTanhMLP, IsotropicMLP
 
@@ -64,6 +65,11 @@ def blob_task(n_in=6, n_classes=3, n=240, seed=0, dtype=F64):
     y = torch.arange(n) % n_classes
     x = centres[y] + torch.randn(n, n_in, generator=gen, dtype=F64)
     return x.to(dtype), y
+
+
+def train_epoch(model, optimizer, x, y, batch_size=48, **kwargs):
+    """One epoch of the course's training loop with the model's psi penalty; returns the mean training loss."""
+    return train.train_epoch(model, optimizer, x, y, batch_size=batch_size, penalty=model.penalty, **kwargs).mean_loss
 
 
 def ortho(n, seed):
@@ -471,15 +477,15 @@ def test_training_continues_after_each_operation(op, opt_name):
     opt = make_optimizer(opt_name, model)
     gen = torch.Generator().manual_seed(0)
     for _ in range(2):
-        schedules.train_epoch(model, opt, x, y, batch_size=60, generator=gen)
-    before = schedules.train_epoch(model, opt, x, y, batch_size=60, generator=gen)
+        train_epoch(model, opt, x, y, batch_size=60, generator=gen)
+    before = train_epoch(model, opt, x, y, batch_size=60, generator=gen)
     OPERATIONS[op](model, opt)
     for p in model.parameters():
         state = opt.state.get(p, {})
         for key in ("exp_avg", "exp_avg_sq", "momentum_buffer"):
             if isinstance(state.get(key), torch.Tensor):
                 assert state[key].shape == p.shape, (op, key)
-    losses = [schedules.train_epoch(model, opt, x, y, batch_size=60, generator=gen) for _ in range(3)]
+    losses = [train_epoch(model, opt, x, y, batch_size=60, generator=gen) for _ in range(3)]
     assert all(math.isfinite(v) for v in losses)
     assert losses[-1] < before, (op, before, losses)
 
@@ -489,7 +495,7 @@ def test_sgd_momentum_state_is_rotated_exactly():
     x, y = blob_task()
     model = random_model([6, 5, 5, 3], seed=2)
     opt = torch.optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-    schedules.train_epoch(model, opt, x, y, batch_size=60, generator=torch.Generator().manual_seed(0))
+    train_epoch(model, opt, x, y, batch_size=60, generator=torch.Generator().manual_seed(0))
     a, b = copy.deepcopy(model), copy.deepcopy(model)
     opt_a = torch.optim.SGD(a.parameters(), lr=0.05, momentum=0.9)
     opt_a.load_state_dict(copy.deepcopy(opt.state_dict()))
@@ -497,8 +503,8 @@ def test_sgd_momentum_state_is_rotated_exactly():
     opt_b.load_state_dict(copy.deepcopy(opt.state_dict()))
     q = ortho(5, 7)
     a.rotate_layer(1, q, optimizer=opt_a)
-    schedules.train_epoch(a, opt_a, x, y, batch_size=60, generator=torch.Generator().manual_seed(9))
-    schedules.train_epoch(b, opt_b, x, y, batch_size=60, generator=torch.Generator().manual_seed(9))
+    train_epoch(a, opt_a, x, y, batch_size=60, generator=torch.Generator().manual_seed(9))
+    train_epoch(b, opt_b, x, y, batch_size=60, generator=torch.Generator().manual_seed(9))
     b.rotate_layer(1, q)
     for pa, pb in zip(a.parameters(), b.parameters()):
         torch.testing.assert_close(pa, pb, rtol=1e-10, atol=1e-12)
@@ -508,7 +514,7 @@ def test_adam_moments_rotate_like_the_parameters():
     x, y = blob_task()
     model = random_model([6, 5, 5, 3], seed=2)
     opt = torch.optim.Adam(model.parameters(), lr=1e-3)
-    schedules.train_epoch(model, opt, x, y, generator=torch.Generator().manual_seed(0))
+    train_epoch(model, opt, x, y, generator=torch.Generator().manual_seed(0))
     w = model.weights[2]
     m_before = opt.state[w]["exp_avg"].clone()
     v_before = opt.state[w]["exp_avg_sq"].clone()
@@ -599,36 +605,6 @@ def test_bad_constructor_arguments():
         IsotropicMLP([4, 3, 2], generator=0)
 
 
-# --------------------------------------------------------------------------- metrics and training helpers
-
-
-def test_function_change_metrics():
-    z = torch.randn(10, 4, dtype=F64)
-    same = schedules.function_change(z, z.clone(), labels=torch.arange(10) % 4)
-    assert same["max_relative"] == 0.0 and same["kl"] == 0.0 and same["argmax_agreement"] == 1.0
-    assert same["delta_accuracy"] == 0.0
-    moved = schedules.function_change(z, 1.1 * z)
-    assert moved["max_relative"] == pytest.approx(0.1) and moved["eps_scaled"] == pytest.approx(10.0)
-    assert moved["kl"] > 0
-    with pytest.raises(ValueError, match="same"):
-        schedules.function_change(z, z[:3])
-
-
-def test_train_epoch_and_accuracy():
-    x, y = blob_task(dtype=torch.float32)
-    model = IsotropicMLP([6, 12, 3], generator=torch.Generator().manual_seed(0))
-    opt = torch.optim.AdamW(model.parameters(), lr=1e-2)
-    first = schedules.train_epoch(model, opt, x, y, generator=torch.Generator().manual_seed(0))
-    for i in range(5):
-        last = schedules.train_epoch(model, opt, x, y, generator=torch.Generator().manual_seed(i))
-    assert last < first and schedules.accuracy(model, x, y) > 0.8
-    assert schedules.predict(model, x).shape == (240, 3)
-    with pytest.raises(TypeError, match="optimizer"):
-        schedules.train_epoch(model, "adam", x, y)
-    with pytest.raises(ValueError, match="same"):
-        schedules.train_epoch(model, opt, x, y[:5])
-
-
 # --------------------------------------------------------------------------- counting
 
 
@@ -688,63 +664,6 @@ def test_sparsity_limit_and_alternating_layers():
         sparsity.count_nonzero(torch.nn.Linear(3, 3))
 
 
-# --------------------------------------------------------------------------- experiments (notebook 07)
-
-
-def test_fit_classifier_pairs_and_callback():
-    x, y = blob_task(dtype=torch.float32)
-    data = (x[:180], y[:180], x[180:], y[180:])
-    calls = []
-    runs = []
-    for _ in range(2):
-        model = IsotropicMLP([6, 8, 3], generator=torch.Generator().manual_seed(3))
-        runs.append(
-            schedules.fit_classifier(
-                model, data, epochs=3, lr=1e-2, seed=4, after_epoch=lambda e, m, o: calls.append(e)
-            )
-        )
-    assert runs[0]["test_accuracy"] == runs[1]["test_accuracy"]  # same seed, same model: same run
-    assert calls == [1, 2, 3, 1, 2, 3] and len(runs[0]["epoch"]) == 4 and math.isnan(runs[0]["train_loss"][0])
-    assert isinstance(runs[0]["optimizer"], torch.optim.AdamW)
-    with pytest.raises(TypeError, match="data"):
-        schedules.fit_classifier(model, x, epochs=1)
-
-
-def test_width_schedule_and_run_width_schedule():
-    assert schedules.width_schedule(8, 4, warmup=2, adapt=4, settle=1) == [8, 8, 7, 6, 5, 4, 4]
-    assert schedules.width_schedule(3, 3, warmup=0, adapt=2, settle=0) == [3, 3]
-    with pytest.raises(ValueError, match="adapt"):
-        schedules.width_schedule(3, 4, warmup=0, adapt=0, settle=0)
-    x, y = blob_task(dtype=torch.float32)
-    data = (x[:180], y[:180], x[180:], y[180:])
-    run = schedules.run_width_schedule(data, [6, 4, 4, 3], [4, 6, 5, [2, 3]], seed=0)
-    assert [w[1:-1] for w in run["widths"]] == [[4, 4], [6, 6], [5, 5], [2, 3]]
-    assert run["resize_epoch"] == [1, 2, 3]
-    assert run["acc_before"][0] == run["acc_after"][0]  # growth leaves the function unchanged
-    with pytest.raises(ValueError, match="hidden widths"):
-        schedules.run_width_schedule(data, [6, 4, 4, 3], [[4, 4, 4]])
-
-
-def test_run_task_schedule_attaches_and_detaches_exactly():
-    tasks = [blob_task(n_in=d, seed=s) for d, s in ((5, 0), (4, 1), (6, 2))]
-    tasks = [(x[:180], y[:180], x[180:], y[180:]) for x, y in tasks]
-    schedule = [[0], [0, 1], [0, 1, 2], [1]]
-    rec = schedules.run_task_schedule(tasks, schedule, [10, 8], threshold=0.95, buffer=2, seed=0)
-    assert rec["active"] == schedule
-    assert [w[0] for w in rec["widths"]] == [5, 9, 15, 4] and [w[-1] for w in rec["widths"]] == [3, 6, 9, 3]
-    assert max(rec["attach_change"]) < 1e-5
-    assert math.isnan(rec["accuracy"][0][1]) and not math.isnan(rec["accuracy"][2][2])
-    assert len(rec["strengths"][0]) == 2 and rec["strengths"][0][0].shape == (rec["widths"][0][1],)
-    static = schedules.run_task_schedule(tasks, schedule, [10, 8], adapt=False, seed=0)
-    assert all(w[1:-1] == [10, 8] for w in static["widths"]) and static["changes"][0] == {}
-    with pytest.raises(ValueError, match="same number of classes"):
-        schedules.run_task_schedule(
-            [tasks[0], (tasks[1][0], tasks[1][1] % 2, tasks[1][2], tasks[1][3] % 2)], [[0]], [4]
-        )
-    with pytest.raises(ValueError, match="schedule\\[0\\]"):
-        schedules.run_task_schedule(tasks, [[0, 0]], [4])
-
-
 # --------------------------------------------------------------------------- figures
 
 
@@ -777,21 +696,49 @@ def test_topology_figures_are_pure_and_labelled():
 
 
 @pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
-def test_network_gain_agrees_with_isodl_functions(dtype):
-    """The network's one-pass gain equals isodl.core.activations.isotropic_gain (values and gradients)."""
+def test_network_gain_is_the_shared_isotropic_gain(dtype):
+    """The network's gains come from isodl.core.activations.isotropic_gain: values, gradients, edges."""
+    from isodl.core import activations
+
     z = torch.randn(200, 7, dtype=F64) * torch.logspace(-9, 3, 200, dtype=F64).unsqueeze(1)
     z[0] = 0.0
     for o in (0.0, 1e-7, 0.4, torch.tensor(0.4, dtype=F64)):
+        o_d = o.to(dtype) if isinstance(o, torch.Tensor) else o
         a = z.to(dtype).clone().requires_grad_(True)
         b = z.to(dtype).clone().requires_grad_(True)
-        ga = network._gain_fast(a, o.to(dtype) if isinstance(o, torch.Tensor) else o)
-        gb = network.isotropic_tanh_gain(b, o.to(dtype) if isinstance(o, torch.Tensor) else o)
+        ga = network.isotropic_tanh_gain(a, o_d)
+        gb = activations.isotropic_gain(b, "tanh", o=o_d).squeeze(-1)
+        assert torch.equal(ga, gb)
+        # against the formula tanh(rho) / rho, in float64 (rho > 0 except on the zero row with o = 0)
+        rho = torch.sqrt((z * z).sum(-1) + float(o))
+        ref = torch.where(rho > 0, torch.tanh(rho) / torch.where(rho > 0, rho, 1.0), 1.0)
         tol = 1e-6 if dtype == torch.float32 else 1e-13
-        torch.testing.assert_close(ga, gb, rtol=tol, atol=tol)
+        torch.testing.assert_close(ga.double(), ref, rtol=tol, atol=tol)
         (ga.unsqueeze(-1) * a).sum().backward()
         (gb.unsqueeze(-1) * b).sum().backward()
         assert torch.isfinite(a.grad).all()
-        torch.testing.assert_close(a.grad, b.grad, rtol=10 * tol, atol=10 * tol)
+        assert torch.equal(a.grad, b.grad)
+    # rows far beyond float32's squared range take the guarded path and stay finite
+    huge = torch.tensor([[3.0, 4.0], [1.0, 0.0]], dtype=dtype) * torch.tensor([[1e30], [1.0]], dtype=dtype)
+    huge.requires_grad_(True)
+    g = network.isotropic_tanh_gain(huge, 0.1)
+    torch.testing.assert_close(g[0] * 5e30, torch.tensor(1.0, dtype=dtype))
+    (g.unsqueeze(-1) * huge).sum().backward()
+    assert torch.isfinite(huge.grad).all()
+    # the model's forward and gains use it, layer by layer
+    model = random_model([5, 6, 4, 3], seed=2, dtype=dtype)
+    x = inputs(5, n=9, dtype=dtype)
+    h, g_prev, expected = x, None, []
+    for k in range(model.n_hidden):
+        pre = torch.nn.functional.linear(h, model.weights[k], model.biases[k])
+        if k > 0:
+            pre = pre + g_prev.unsqueeze(-1) * model.psis[k - 1]
+        g_prev = activations.isotropic_gain(pre, "tanh", o=model.intrinsic_length(k)).squeeze(-1)
+        expected.append(g_prev)
+        h = g_prev.unsqueeze(-1) * pre
+    for got, want in zip(model.gains(x), expected):
+        torch.testing.assert_close(got, want.detach())
+    assert not hasattr(network, "_gain_fast")
 
 
 def test_rotate_layer_accepts_float32_rotations():

@@ -1,15 +1,18 @@
-"""Every notebook (00-11): what all parts of the course share.
+"""Every notebook: what all parts of the course share.
 
-config       seeds, device, CPU threads, SCALE, headless detection (``setup``)
-validate     argument checks with clear errors
-data         offline datasets and real MNIST/CIFAR-10 loaders
-activations  elementwise and isotropic activation functions (notebook 01)
-ops          small tensor operations (``unit_rows``, notebook 00)
-train        the one training loop: ``fit``, ``train_epoch``, ``evaluate``, ``accuracy``
-plots        the shared style and shared figures
-widgets      interactive figures that also render statically when headless
-coursemap    the course map: notebook -> title -> the subpackage behind it
-checks       the exercise check of notebook 00
+config       every notebook: seeds, device, CPU threads, SCALE, headless detection (``setup``)
+validate     every notebook: argument checks with clear errors
+data         notebooks 00, 02-10: offline datasets and real MNIST/CIFAR-10 loaders
+activations  notebooks 01-08: elementwise and isotropic activation functions
+ops          notebooks 00-08: small tensor operations (``unit_rows``)
+train        notebooks 00, 03-08, 10, 11: the one training loop (``fit``, ``train_epoch``, ``evaluate``, ...)
+plots        every notebook: the shared style and shared figures
+widgets      notebooks 00-04, 07, 09, 11: interactive figures that also render statically when headless
+coursemap    notebook 00: the course map, notebook -> title -> the subpackage behind it
+checks       notebook 00: the exercise check for ``unit_rows``
+
+``core`` imports no part of the course; only :mod:`isodl.core.checks` uses the
+exercise framework :mod:`isodl.exercises`.
 """
 
 __all__: list[str] = []

@@ -1,9 +1,10 @@
-"""Notebooks 01-11 (first derived in notebook 01): elementwise and isotropic activation functions, their Jacobians, random orthogonal and permutation matrices.
+"""Notebooks 01-08 (01, 02, 03, 04, 05, 06, 07, 08): elementwise and isotropic activation functions, their Jacobians, random orthogonal and permutation matrices.
 
-Elementwise and isotropic activation functions, and tools to measure their symmetry.
-
-Derived in notebook 01 (``notebooks/01_symmetry_of_activations.ipynb``) and used
-by every later notebook.
+Elementwise and isotropic activation functions, and tools to measure their symmetry
+(:func:`equivariance_error`, :func:`random_orthogonal`, :func:`random_permutation`,
+:func:`random_signed_permutation`). Derived in notebook 01
+(``notebooks/01_symmetry_of_activations.ipynb``); used directly by notebooks 02-04
+and, through :mod:`isodl.topology.network`, by notebooks 05-08.
 
 Two families
 ------------
@@ -36,17 +37,31 @@ Numerics
 --------
 Every isotropic map here is written as ``h(rho) * x`` with the gain
 ``h(rho) = sigma(rho) / rho``, computed so that values and gradients are finite
-for every finite input, in float32 and float64:
+for every finite input, in float32 and float64. There is one implementation,
+used by every model of the course (the autoencoders of notebooks 03-04, the
+isotropic MLP of notebooks 05-08), with two paths that give the same values to
+rounding:
 
-* the length is computed after scaling by the largest entry, so norms such as
-  ``1e-30`` and ``1e30`` neither underflow nor overflow (``(1e30)**2`` is
-  infinite in float32);
-* the 0/0 of ``tanh(rho) / rho`` near the origin is replaced by its Taylor
-  series for ``rho < 1e-3`` (exact to float64 rounding there);
-* at ``x = 0`` (with ``o = 0``) the output is ``h(0) * x``, the limit, whose
-  gradient is the Jacobian ``h(0) I`` at the origin (``I`` for tanh). The
-  branches use the "double where" pattern, so the branch that is not taken
-  never feeds NaN into a gradient.
+* **the plain path** (almost every batch): the squared length
+  ``s = |x|^2 + o`` is a sum of squares, one pass over ``x``, and the gain is a
+  function of ``s``. Lengths so small that their squares underflow are
+  harmless: every gain is flat there (``h -> h(0)``) to far below rounding.
+  Whether the plain path may be used is one cheap check per call: the largest
+  ``s`` of the batch must be finite (a single reduction over one number per
+  vector, no branching per element);
+* **the guarded path**, taken for the whole call when that check fails (a
+  length beyond about ``1e19`` in float32 or ``1e154`` in float64, an infinite
+  or NaN entry, inside ``torch.func.vmap``): the length is computed after
+  scaling by the largest entry, so norms such as ``1e30`` do not overflow
+  (``(1e30)**2`` is infinite in float32), and zero vectors are handled apart.
+
+On both paths the 0/0 of ``tanh(rho) / rho`` near the origin is replaced by
+its Taylor series for ``rho < 1e-3`` (exact to float64 rounding there), at
+``x = 0`` (with ``o = 0``) the output is ``h(0) * x``, the limit, whose
+gradient is the Jacobian ``h(0) I`` at the origin (``I`` for tanh), and every
+branch uses the "double where" pattern, so the branch that is not taken never
+feeds NaN into a gradient. Both paths are plain tensor operations, so
+gradients of any order (and forward-mode derivatives) are the exact ones.
 """
 
 from __future__ import annotations
@@ -136,7 +151,11 @@ def _check_o(o, like: torch.Tensor):
         value = float(o.detach())
         if not math.isfinite(value) or value < 0:
             raise ValueError(f"o (the intrinsic length, a squared length) must be finite and >= 0, got {value}")
-        return o.reshape(()).to(like.dtype), value
+        if o.ndim != 0:
+            o = o.reshape(())
+        if o.dtype != like.dtype:  # only when needed: each extra operation is a node in the autograd graph
+            o = o.to(like.dtype)
+        return o, value
     value = check_float("o", o, minimum=0.0)
     return value, value
 
@@ -318,6 +337,90 @@ def _gain_at_zero(activation: str, radius: float, alpha: float) -> float:
     return alpha if activation == "leaky_relu" else 0.0
 
 
+def _squared_length(x: torch.Tensor, o, o_value: float, dim: int) -> torch.Tensor:
+    """s = |x|^2 + o along ``dim`` (keepdim) as a plain sum of squares: one pass over ``x``.
+
+    ``o`` is left out when it is 0, as on the guarded path (so a 0-d tensor
+    ``o = 0`` receives no gradient on either path).
+    """
+    s = (x * x).sum(dim=dim, keepdim=True)
+    return s + o if o_value != 0.0 else s
+
+
+def _plain_path_ok(s: torch.Tensor, activation: str, radius: float) -> bool:
+    """True when the squared lengths ``s`` of the batch allow the plain path (see the module docstring).
+
+    One reduction and one read of a single number: the largest ``s`` must be
+    finite (this also rejects NaN). The shifted-radius ReLUs also need
+    ``radius^2`` to be a finite number of the input's dtype. Inside
+    ``torch.func`` transforms such as ``vmap`` a tensor cannot be read, and the
+    guarded path (which needs no read) is used.
+    """
+    if s.numel() == 0:
+        return False
+    limit = torch.finfo(s.dtype).max
+    if activation in ("relu", "leaky_relu") and not radius * radius <= limit:
+        return False
+    try:
+        largest = float(s.detach().amax())
+    except RuntimeError:  # a batched tensor inside torch.func.vmap cannot be read
+        return False
+    return largest <= limit
+
+
+def _gain_of_square(s: torch.Tensor, activation: str, radius: float, alpha: float) -> torch.Tensor:
+    """h = sigma(rho) / rho as a function of the squared length ``s = rho^2 >= 0`` (finite, may be 0).
+
+    The branches of :func:`_gain`, written in ``s`` with as few operations as
+    possible (this is the hot path of every isotropic model). A branch that is
+    not taken gets a harmless stand-in (``s = 1``), so no NaN or infinity
+    reaches a gradient; at ``s = 0`` the result is :func:`_gain_at_zero`. For
+    tanh the series ``1 - s/3 + 2 s^2/15`` is used below ``s = 1e-6``: its
+    error, ``17 s^3 / 315 < 6e-20``, is below float64 rounding of a number
+    near 1.
+    """
+    if activation == "identity":
+        return torch.ones_like(s)
+    if activation == "tanh":
+        small = s < _SMALL_RHO * _SMALL_RHO
+        rho = torch.sqrt(torch.where(small, 1.0, s))
+        return torch.where(small, 1.0 - s / 3.0 + (2.0 / 15.0) * s * s, torch.tanh(rho) / rho)
+    if activation == "gelu":  # GELU(rho) / rho = Phi(rho), Phi(0) = 1/2; sqrt's slope is infinite at 0
+        positive = s > 0
+        rho = torch.sqrt(torch.where(positive, s, 1.0))
+        return torch.where(positive, 0.5 * (1.0 + torch.erf(rho / _SQRT2)), 0.5)
+    low = alpha if activation == "leaky_relu" else 0.0
+    if radius == 0.0:
+        return torch.ones_like(s)
+    above = s > radius * radius
+    rho = torch.sqrt(torch.where(above, s, 1.0))
+    return torch.where(above, 1.0 - (1.0 - low) * radius / rho, low)
+
+
+def _plain_gain(t: torch.Tensor, act: str, d: int, o_t, o_value: float, radius: float, alpha: float):
+    """The gain ``h`` (keepdim) on the plain path, or ``None`` when this batch needs the guarded path."""
+    s = _squared_length(t, o_t, o_value, d)
+    if not _plain_path_ok(s, act, radius):
+        return None
+    return _gain_of_square(s, act, radius, alpha)
+
+
+def _guarded_isotropic(t: torch.Tensor, act: str, d: int, o_t, o_value: float, radius: float, alpha: float):
+    """:func:`isotropic` on the guarded path: scaled lengths and zero vectors handled apart."""
+    zero = (t.detach() == 0).all(dim=d, keepdim=True) & (o_value == 0.0)
+    safe = torch.where(zero, torch.ones_like(t), t)
+    h = _gain(_length(safe, o_t, o_value, d), act, radius, alpha)
+    return torch.where(zero, _gain_at_zero(act, radius, alpha) * t, h * safe)
+
+
+def _guarded_gain(t: torch.Tensor, act: str, d: int, o_t, o_value: float, radius: float, alpha: float):
+    """:func:`isotropic_gain` on the guarded path."""
+    zero = (t.detach() == 0).all(dim=d, keepdim=True) & (o_value == 0.0)
+    safe = torch.where(zero, torch.ones_like(t), t)
+    h = _gain(_length(safe, o_t, o_value, d), act, radius, alpha)
+    return torch.where(zero, torch.full_like(h, _gain_at_zero(act, radius, alpha)), h)
+
+
 def _isotropic_parts(x, activation, o, radius, negative_slope, dim):
     t, was_numpy = _as_input("x", x)
     act = check_choice("activation", activation, ISOTROPIC_ACTIVATIONS)
@@ -373,11 +476,8 @@ def isotropic(
     finite input, including ``x = 0`` and lengths ``1e-30`` or ``1e30``.
     """
     t, was_numpy, act, d, o_t, o_value, radius, alpha = _isotropic_parts(x, activation, o, radius, negative_slope, dim)
-    zero = (t.detach() == 0).all(dim=d, keepdim=True) & (o_value == 0.0)
-    safe = torch.where(zero, torch.ones_like(t), t)
-    rho = _length(safe, o_t, o_value, d)
-    h = _gain(rho, act, radius, alpha)
-    out = torch.where(zero, _gain_at_zero(act, radius, alpha) * t, h * safe)
+    h = _plain_gain(t, act, d, o_t, o_value, radius, alpha)
+    out = h * t if h is not None else _guarded_isotropic(t, act, d, o_t, o_value, radius, alpha)
     return _out(out, was_numpy)
 
 
@@ -411,12 +511,30 @@ def isotropic_gelu(x, o=0.0, dim: int = -1):
 def isotropic_gain(
     x, activation: str = "tanh", *, o=0.0, radius: float = 1.0, negative_slope: float = 0.01, dim: int = -1
 ):
-    """The scalar gain ``h(rho) = sigma(rho) / rho`` of each vector (``isotropic(x) = h * x``), keepdim."""
+    """The scalar gain ``h(rho) = sigma(rho) / rho`` of each vector, so that ``isotropic(x) = h * x``.
+
+    For a network that needs the gain itself, not only the mapped vector (the
+    isotropic MLP of notebooks 05-08 multiplies its psi vectors by it). The
+    same implementation as :func:`isotropic`, with the same guarantees:
+    finite values and gradients (also with respect to a tensor ``o``) for every
+    finite input, ``h(0)`` at the origin (1 for tanh, 1/2 for gelu).
+
+    Parameters
+    ----------
+    x : torch.Tensor or numpy.ndarray
+        Floating-point input; each vector along ``dim`` is one object.
+    activation, o, radius, negative_slope, dim
+        As for :func:`isotropic`.
+
+    Returns
+    -------
+    Same type and dtype as ``x``, with size 1 along ``dim`` (kept, so that
+    ``h * x`` broadcasts).
+    """
     t, was_numpy, act, d, o_t, o_value, radius, alpha = _isotropic_parts(x, activation, o, radius, negative_slope, dim)
-    zero = (t.detach() == 0).all(dim=d, keepdim=True) & (o_value == 0.0)
-    safe = torch.where(zero, torch.ones_like(t), t)
-    h = _gain(_length(safe, o_t, o_value, d), act, radius, alpha)
-    h = torch.where(zero, torch.full_like(h, _gain_at_zero(act, radius, alpha)), h)
+    h = _plain_gain(t, act, d, o_t, o_value, radius, alpha)
+    if h is None:
+        h = _guarded_gain(t, act, d, o_t, o_value, radius, alpha)
     return _out(h, was_numpy)
 
 

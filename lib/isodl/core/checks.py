@@ -1,30 +1,17 @@
 """Notebook 00: the exercise check for ``unit_rows``.
 
-Exercise checks: compare a learner's function with the library's reference.
+:func:`check_unit_rows` compares the learner's ``unit_rows(x)`` with the
+reference :func:`isodl.core.ops.unit_rows` on random inputs (rows of very
+different lengths, some of them zero); :data:`UNIT_ROWS_HINTS` recognise the
+usual mistakes (zero rows turned into NaN, columns normalised instead of rows,
+a division by the squared norm). The check cell of notebook 00::
 
-In a notebook, an exercise cell defines one function and the next code cell
-checks it::
-
+    from isodl.core import checks
     checks.check_unit_rows(unit_rows)
 
-The check calls the learner's function and the reference on a few random
-inputs and prints one line: ``PASS: ...`` or ``FAIL: ...: what went wrong.
-Hint: ...`` followed by the offending input. It returns a :class:`CheckResult`
-(truthy when passed) and never raises because the learner's code is wrong, so a
-notebook keeps running.
-
-Adding a check for a new exercise
----------------------------------
-1. Write the reference in the library (for example ``isodl.core.ops.unit_rows``).
-2. Define ``check_<name>(fn, *, verbose=True)`` that calls
-   :func:`compare_functions` with the reference, a ``make_inputs(gen)``
-   function (returns a tuple of arguments drawn with the ``torch.Generator``
-   ``gen``) and optional ``hints`` for the usual mistakes.
-3. Register it: add it to :data:`CHECKS` here, or, from another module, decorate
-   it with :func:`register_check`, which also makes it available as
-   ``isodl.checks.check_<name>`` for the check cell.
-
-See :func:`check_unit_rows` for a complete example.
+It is the complete example of the framework in :mod:`isodl.exercises`, which
+holds the comparison (:func:`isodl.exercises.compare_functions`), the registry
+(:func:`isodl.exercises.register_check`) and the recipe for a new check.
 """
 
 from __future__ import annotations

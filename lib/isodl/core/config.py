@@ -1,15 +1,17 @@
 """Every notebook: seeds, device, CPU threads, SCALE and headless detection (``setup``).
 
-Seeds, device, CPU threads, the course SCALE and headless detection.
-
 Every notebook starts with one call::
 
     cfg = isodl.setup(SEED, SCALE)
 
 which seeds Python, NumPy and PyTorch, picks the device, sets CPU threads,
-applies the shared plot style and resolves SCALE (the environment variable
+applies the shared plot style (:func:`isodl.core.plots.use_style`) and resolves SCALE (the environment variable
 ``ISODL_SCALE`` wins over the notebook's parameters cell, so a papermill run and
 a plain run agree when the variable is set).
+
+:func:`set_seed` is the one function of the library that seeds the global
+random streams; everything else that draws random numbers takes a ``seed`` or
+a generator of its own.
 """
 
 from __future__ import annotations

@@ -1,8 +1,13 @@
 """Notebook 00: the course map, from each notebook to the part of the library behind it.
 
-Every module's docstring opens with the notebooks it serves, so from a notebook
-you reach its code in one step: the ``code`` column names the subpackage, and
-``grep -rl "Notebook 07" lib`` lists its files.
+:data:`COURSE_MAP` lists the notebooks in learning order with the subpackage
+behind each (the ``code`` column of :func:`course_map`, the table notebook 00
+prints); :data:`TRACKS` groups them into the parts of the course, and
+:func:`code_for` looks one notebook up. Every module's docstring opens with the
+notebooks it serves (the convention is in :mod:`isodl`), so from a notebook you
+reach its modules in one step; for notebook 07::
+
+    grep -rlE '^"{3}(Every notebook|Notebooks? [^:]*07)' lib/isodl
 """
 
 from __future__ import annotations

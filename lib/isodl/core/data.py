@@ -1,4 +1,4 @@
-"""Every notebook: offline datasets (digits, MNIST-1D, synthetic) and real MNIST/CIFAR-10 loaders.
+"""Notebooks 00, 02-10 (00, 02, 03, 04, 05, 06, 07, 08, 09, 10): offline datasets (digits, MNIST-1D, synthetic) and real MNIST/CIFAR-10 loaders.
 
 Datasets for the course: offline first.
 
@@ -22,7 +22,8 @@ place once its checksum is right.
 Randomness: every function that draws random numbers takes a ``seed`` and uses
 its own :class:`numpy.random.Generator`, so calling it never changes the global
 streams that :func:`isodl.setup` seeded (and the global streams never change
-what it returns).
+what it returns). MNIST-1D's own generator reseeds the global NumPy and
+Python streams, so :func:`mnist1d` saves and restores them around it.
 """
 
 from __future__ import annotations

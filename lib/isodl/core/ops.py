@@ -1,10 +1,11 @@
-"""Notebook 00 (and every part): small tensor operations, such as unit rows.
+"""Notebooks 00-08 (00, 01, 02, 03, 04, 05, 06, 07, 08): small tensor operations, such as unit rows.
 
-Small numerical building blocks shared by the notebooks.
-
-Each function here is derived step by step in a notebook first (the notebook
-says which), then imported from :mod:`isodl` by every later notebook, so the
-course uses one tested version instead of many copies.
+Small numerical building blocks shared by the notebooks. Each function here is
+derived step by step in a notebook first (the notebook says which), then
+imported from :mod:`isodl.core.ops` wherever it is needed, so the course uses one
+tested version instead of many copies: :func:`unit_rows` is notebook 00's
+exercise and normalises rows for :mod:`isodl.core.activations` (notebooks 01-08)
+and :mod:`isodl.symmetry.srm` (notebooks 02-04).
 """
 
 from __future__ import annotations

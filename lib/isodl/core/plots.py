@@ -1,6 +1,9 @@
 """Every notebook: the shared matplotlib style and shared figures (histories, image grids, the notebook 00 ring).
 
-The course's shared matplotlib style and a few small plotting helpers.
+The course's shared matplotlib style (:data:`STYLE`, :data:`COLORS`, applied by
+:func:`use_style`), the figure factory :func:`figure` every part's ``plots``
+module builds on, and the shared figures of notebook 00 (:func:`plot_history`,
+:func:`image_grid`, :func:`signal_grid`, :func:`plot_elementwise_ring`).
 
 Figures are kept light (PNG at a modest dpi) so committed notebooks stay small.
 Every plotting function here is *pure*: it takes data and returns a

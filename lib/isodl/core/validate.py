@@ -1,6 +1,7 @@
 """Every notebook: argument checks that give clear errors naming the argument.
 
-Argument checks shared by every public function of :mod:`isodl`.
+Argument checks shared by every public function of :mod:`isodl` (numbers,
+choices, tensors, layer widths, dtypes and generators).
 
 Each helper raises a ``TypeError`` or ``ValueError`` whose message names the
 argument and says what was expected, so a learner never gets silently wrong
@@ -15,7 +16,16 @@ from collections.abc import Iterable, Sequence
 import numpy as np
 import torch
 
-__all__ = ["check_int", "check_float", "check_bool", "check_choice", "check_tensor", "check_widths"]
+__all__ = [
+    "check_int",
+    "check_float",
+    "check_bool",
+    "check_choice",
+    "check_tensor",
+    "check_widths",
+    "check_dtype",
+    "check_generator",
+]
 
 
 def check_int(name: str, value, *, minimum: int | None = None, maximum: int | None = None) -> int:

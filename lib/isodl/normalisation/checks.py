@@ -1,30 +1,22 @@
-"""Notebooks 09-10: exercise checks (predicted step, affine-like layer and its initialisation).
+"""Notebooks 09-10 (09, 10): exercise checks (predicted step, affine-like layer and its initialisation).
 
-Exercise checks: compare a learner's function with the library's reference.
+Each check compares the learner's function with the library's reference on
+random inputs through :func:`isodl.exercises.compare_functions`, with hints for
+the usual mistakes, and is registered with :func:`isodl.exercises.register_check`:
 
-In a notebook, an exercise cell defines one function and the next code cell
-checks it::
+* notebook 09: :func:`check_predicted_step` (``predicted_step(x, g, lr)``),
+  against :func:`isodl.normalisation.divergence.predicted_minibatch_step`;
+* notebook 10: :func:`check_affine_like` (``affine_like(x, weight, bias)``, the
+  formula of :class:`isodl.normalisation.layers.AffineLike`) and
+  :func:`check_affine_like_init` (``init_affine_like_(layer)``: weights
+  ``N(0, 1)`` and bias 0, in place, judged by the statistics of the weights it
+  leaves).
 
-    checks.check_unit_rows(unit_rows)
-
-The check calls the learner's function and the reference on a few random
-inputs and prints one line: ``PASS: ...`` or ``FAIL: ...: what went wrong.
-Hint: ...`` followed by the offending input. It returns a :class:`CheckResult`
-(truthy when passed) and never raises because the learner's code is wrong, so a
-notebook keeps running.
-
-Adding a check for a new exercise
----------------------------------
-1. Write the reference in the library (for example ``isodl.core.ops.unit_rows``).
-2. Define ``check_<name>(fn, *, verbose=True)`` that calls
-   :func:`compare_functions` with the reference, a ``make_inputs(gen)``
-   function (returns a tuple of arguments drawn with the ``torch.Generator``
-   ``gen``) and optional ``hints`` for the usual mistakes.
-3. Register it: add it to :data:`CHECKS` here, or, from another module, decorate
-   it with :func:`register_check`, which also makes it available as
-   ``isodl.checks.check_<name>`` for the check cell.
-
-See :func:`check_unit_rows` for a complete example.
+The learner's initialiser draws from PyTorch's global stream
+(``layer.weight.normal_(0.0, 1.0)``, as the exercise suggests), so
+:func:`check_affine_like_init` runs it inside ``torch.random.fork_rng`` with a
+fixed seed: the verdict is repeatable and the notebook's own random stream is
+left as it was.
 """
 
 from __future__ import annotations
@@ -43,7 +35,8 @@ __all__ = [
 ]
 
 
-# --- checks for notebooks 09 and 10 (the Affine Divergence; references in isodl.affine)
+# --------------------------------------------------------------------------- notebooks 09 and 10
+# (references: isodl.normalisation.divergence and isodl.normalisation.layers)
 
 
 def _predicted_step_inputs(gen: torch.Generator):
@@ -198,9 +191,12 @@ def _init_statistics(fn):
     def initialise_and_measure(in_features, out_features):
         from isodl.normalisation.layers import AffineLike
 
-        with torch.random.fork_rng(devices=[]):  # leave the notebook's random stream alone
-            torch.manual_seed(in_features * 1000 + out_features)
-            layer = AffineLike(in_features, out_features, init="linear")
+        seed = in_features * 1000 + out_features
+        layer = AffineLike(in_features, out_features, init="linear", generator=torch.Generator().manual_seed(seed))
+        # The learner's initialiser draws from the global stream (layer.weight.normal_(...), as the exercise
+        # suggests): seed it for a repeatable verdict, inside fork_rng so the notebook's own stream is left alone.
+        with torch.random.fork_rng(devices=[]):
+            torch.manual_seed(seed)
             with torch.no_grad():
                 fn(layer)
         w = layer.weight.detach().to(torch.float64)

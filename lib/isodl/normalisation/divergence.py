@@ -1,9 +1,9 @@
-"""Notebooks 09-10: the affine divergence, one SGD step measured exactly, mini-batch kernels.
+"""Notebooks 09-10 (09, 10): the affine divergence, one SGD step measured exactly, mini-batch kernels.
 
-The Affine Divergence: how one SGD step moves activations, and layers that correct it.
-
-Notebooks 09 (``09_affine_divergence.ipynb``) and 10
-(``10_normalisation_from_first_principles.ipynb``) derive everything here.
+The Affine Divergence: how one SGD step moves activations. Notebooks 09
+(``09_affine_divergence.ipynb``) and 10
+(``10_normalisation_from_first_principles.ipynb``) derive everything here;
+the layers that correct the divergence are in :mod:`isodl.normalisation.layers`.
 
 The one-step identity
 ---------------------
@@ -22,23 +22,16 @@ interference.
 
 What is in this module
 ----------------------
-* Layers: :class:`AffineLike` (``(W x + b) / sqrt(|x|^2 + 1)``, factor exactly
-  1), :class:`PatchNorm2d` (its patch-wise analogue for convolution, two
-  members), :class:`L2Norm` and :data:`RMSNorm` (torch's) as pre-normalisers
-  (factors 2 and d + 1), :class:`SingleHeadAttention` for the value path.
 * Measurements: :func:`one_step` (the ratio ``|dz| / (lr |dL/dz|)`` after one
-  real SGD step, for any layer), :func:`conv_position_step`,
-  :func:`token_step`.
-* Predictions: :func:`affine_factor`, :func:`minibatch_kernel`,
+  real SGD step, for any layer; a :class:`OneStep`), :func:`conv_position_step`
+  and :func:`token_step` (the gradient at one position or token; a
+  :class:`LocalStep`).
+* Predictions: :func:`minibatch_kernel`, :func:`predicted_minibatch_step`,
   :func:`self_term_share`, :func:`self_share_curve`, :func:`patch_matrix`,
-  :func:`patch_sq_norms`, :func:`conv_kernel`, :func:`value_path_kernel`.
-* The widget of notebook 09: :func:`plot_divergence`.
-
-Provenance: the affine-like formula, its N(0, 1) initialisation and both
-PatchNorm members are the *course's reconstruction*, consistent with the
-properties the paper states (normalisation built in, degrees of freedom kept,
-not scale-invariant, divergence removed). The paper's exact definitions were
-not available to the course.
+  :func:`patch_sq_norms`, :func:`conv_kernel`, :func:`value_path_kernel`; the
+  one-sample factor itself is :func:`isodl.normalisation.layers.affine_factor`.
+* :func:`divergence_data`: the inputs of notebook 09's widget,
+  :func:`isodl.normalisation.plots.plot_divergence`.
 """
 
 from __future__ import annotations
@@ -207,7 +200,7 @@ def conv_position_step(layer: nn.Module, x, position, *, lr: float = 0.01, seed:
     ``[N, C_out, H_out, W_out]``. The gradient is random (from ``seed``) over the
     output channels at ``(i, j)`` and zero elsewhere. For ``nn.Conv2d`` the
     ratio is ``|P_q|^2 + 1`` and ``leak`` the map ``P_p . P_q + 1``; for the
-    affine-like :class:`PatchNorm2d` the ratio is 1 and ``leak`` the cosine
+    affine-like :class:`~isodl.normalisation.layers.PatchNorm2d` the ratio is 1 and ``leak`` the cosine
     of the augmented patches. Notebook 09.
     """
     if not isinstance(layer, nn.Module):
@@ -235,7 +228,8 @@ def conv_position_step(layer: nn.Module, x, position, *, lr: float = 0.01, seed:
 def token_step(layer: nn.Module, x, token: int, *, lr: float = 0.01, seed: int = 0) -> LocalStep:
     """One SGD step per sample through a sequence layer ``[N, T, d] -> [N, T, d_out]`` with the gradient on one token.
 
-    For :class:`SingleHeadAttention` with :meth:`~SingleHeadAttention.freeze_pattern`
+    For :class:`~isodl.normalisation.layers.SingleHeadAttention` with
+    :meth:`~isodl.normalisation.layers.SingleHeadAttention.freeze_pattern`
     the ratio is ``|sum_s A_ts x_s|^2 + 1``. ``leak`` has shape ``[N, T]``.
     Notebook 09.
     """
@@ -365,7 +359,7 @@ def patch_matrix(x, kernel_size, stride=1, padding=0, dilation=1) -> torch.Tenso
 def patch_sq_norms(x, kernel_size, stride=1, padding=0, dilation=1) -> torch.Tensor:
     """``|P_q|^2`` at every output position, ``[N, 1, H_out, W_out]``: a ones-kernel convolution of ``x^2``.
 
-    The same computation :class:`PatchNorm2d` does internally.
+    The same computation :class:`~isodl.normalisation.layers.PatchNorm2d` does internally.
     """
     x = check_tensor("x", x, ndim=4, floating=True)
     k = as_pair("kernel_size", kernel_size, 1)
@@ -389,7 +383,7 @@ def conv_kernel(
     mean loss over the ``N`` samples moves output channel ``c`` by
     ``dz = -(lr/N) K g`` (flattened sample-major, positions row-major): weight
     sharing makes positions behave like extra samples. ``normalised=True`` is
-    the affine-like :class:`PatchNorm2d`'s kernel (cosines of augmented patches).
+    the affine-like :class:`~isodl.normalisation.layers.PatchNorm2d`'s kernel (cosines of augmented patches).
     """
     bias = check_bool("bias", bias)
     normalised = check_bool("normalised", normalised)
@@ -423,7 +417,7 @@ _DATA_CACHE: dict = {}
 
 
 def divergence_data(name: str = "mnist1d") -> torch.Tensor:
-    """Inputs for :func:`plot_divergence`: MNIST-1D training signals or isotropic Gaussian vectors (d = 40), float64."""
+    """Inputs for :func:`~isodl.normalisation.plots.plot_divergence`: MNIST-1D training signals or isotropic Gaussian vectors (d = 40), float64."""
     name = check_choice("data", name, ("mnist1d", "gaussian"))
     if name not in _DATA_CACHE:
         if name == "mnist1d":

@@ -9,7 +9,9 @@ Notebook 10 (``10_normalisation_from_first_principles.ipynb``) uses everything h
   the optimiser-side control ``"rescaled_grad"`` (:class:`RescaledGradLinear`);
 * :func:`train_run` -- one run of plain SGD (no momentum, no weight decay, no
   clipping, no schedule) for a fixed number of *steps*, on a
-  train/validation/test :class:`Split` (:func:`split_data`);
+  train/validation/test :class:`Split` (:func:`split_data`); the steps are
+  :func:`isodl.core.train.train_steps`, the course's one training loop, and
+  the accuracy is :func:`isodl.core.train.accuracy`;
 * :func:`compare_methods` and :func:`summarise` -- learning rate tuned per
   method on a grid (chosen by *validation* accuracy), several seeds, mean and
   spread of the test accuracy at the chosen rate;
@@ -17,10 +19,21 @@ Notebook 10 (``10_normalisation_from_first_principles.ipynb``) uses everything h
   with a fixed number of steps (or of epochs, to show the confound);
 * :func:`effective_step_ratios` -- per-sample ``|dz| / (lr |dL/dz|)`` at the
   first layer after one training step (the histogram test);
-* plotting helpers returning figures.
+* :func:`scale_ablation` -- each method at its chosen rate on inputs scaled
+  by ``c``; :func:`activation_spread` and :func:`affine_inputs` -- what the
+  affine layers see and output;
+* :func:`best_lrs`, :func:`batch_size_table` and :func:`markdown_table` --
+  tables of the result rows.
+
+The layers come from :mod:`isodl.normalisation.layers`; the figures of these
+results are drawn by :mod:`isodl.normalisation.plots`.
 
 All results are plain lists of dicts, so the notebook can print, plot and
-assert on them. Everything here is the course's experiment design; the paper's
+assert on them. A run that diverges stops at its first non-finite loss; its
+row carries ``"diverged"``: the :class:`isodl.core.train.Divergence` (epoch,
+batch, loss), or ``None`` for a run that finished. Randomness comes only from
+explicit generators seeded by ``seed`` (the model's initial weights, the
+mini-batch order); the global random state is not touched. Everything here is the course's experiment design; the paper's
 own protocol, datasets and numbers were not available to the course.
 """
 
@@ -37,7 +50,8 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from isodl.core.validate import check_choice, check_float, check_int, check_tensor, check_widths
+from isodl.core.train import accuracy, train_steps
+from isodl.core.validate import check_choice, check_float, check_generator, check_int, check_tensor, check_widths
 from isodl.normalisation.layers import AffineLike, L2Norm, RMSNorm
 
 __all__ = [
@@ -52,7 +66,6 @@ __all__ = [
     "split_data",
     "steps_for_epochs",
     "train_sgd",
-    "accuracy",
     "train_run",
     "compare_methods",
     "summarise",
@@ -115,12 +128,16 @@ class RescaledGradLinear(nn.Linear):
     affine-like layer, while the function the network computes is the plain
     MLP's. The gradient passed back to the input is the true one. This is the
     course's control that separates "update geometry" from "architecture"
-    (notebook 10); it always has a bias.
+    (notebook 10); it always has a bias. ``device`` and ``dtype`` are passed
+    to ``nn.Linear``.
     """
 
-    def __init__(self, in_features: int, out_features: int):
+    def __init__(self, in_features: int, out_features: int, *, device=None, dtype=None):
         super().__init__(
-            check_int("in_features", in_features, minimum=1), check_int("out_features", out_features, minimum=1)
+            check_int("in_features", in_features, minimum=1),
+            check_int("out_features", out_features, minimum=1),
+            device=device,
+            dtype=dtype,
         )
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -139,8 +156,31 @@ def _check_widths(widths) -> list[int]:
     return check_widths(widths, example="[40, 128, 10]")
 
 
+def _linear(cls, a: int, b: int, generator: torch.Generator | None) -> nn.Linear:
+    """``cls(a, b)`` (``nn.Linear`` or :class:`RescaledGradLinear`) with ``nn.Linear``'s default initialisation.
+
+    Without a generator PyTorch draws it from the global random state; with
+    one, the layer is built without drawing (``skip_init``) and the same
+    distributions, in the same order, are drawn from ``generator``: weights
+    ``kaiming_uniform_(a=sqrt(5))`` (uniform in ``+-1/sqrt(a)``), then the bias
+    uniform in ``+-1/sqrt(a)``. A generator seeded with ``s`` therefore gives
+    the weights ``torch.manual_seed(s)`` gives.
+    """
+    if generator is None:
+        return cls(a, b)
+    layer = torch.nn.utils.skip_init(cls, a, b)
+    nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
+    bound = 1.0 / math.sqrt(a)
+    nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
+    return layer
+
+
 def build_mlp(
-    method: str, widths: Sequence[int] = (40, 128, 128, 128, 10), *, init: str | None = None
+    method: str,
+    widths: Sequence[int] = (40, 128, 128, 128, 10),
+    *,
+    init: str | None = None,
+    generator: torch.Generator | None = None,
 ) -> nn.Sequential:
     """The comparison MLP, ``widths = [d_in, h_1, ..., d_out]``, ReLU between layers.
 
@@ -157,9 +197,16 @@ def build_mlp(
       (output layer included, no other normaliser); ``init`` ``"normal"``
       (default, ``N(0, 1)``, bias 0) or ``"linear"`` (nn.Linear's, the pitfall);
     * ``"rescaled_grad"``: every Linear replaced by :class:`RescaledGradLinear`.
+
+    ``generator``: draw the initial weights from this ``torch.Generator``
+    (layer by layer, the same distributions and order as without it, so a
+    generator seeded with ``s`` reproduces ``torch.manual_seed(s)``); ``None``
+    draws them from the global random state as PyTorch does. Normalisers
+    start at gain 1 and shift 0 either way.
     """
     method = check_choice("method", method, ALL_METHODS)
     widths = _check_widths(widths)
+    generator = check_generator(generator)
     if init is not None:
         if method != "affine_like":
             raise ValueError(f"init can only be chosen for method='affine_like', not {method!r}")
@@ -169,16 +216,16 @@ def build_mlp(
     for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
         hidden = i < n_layers - 1
         if method == "affine_like":
-            layers.append(AffineLike(a, b, init=init or "normal"))
+            layers.append(AffineLike(a, b, init=init or "normal", generator=generator))
         elif method == "rescaled_grad":
-            layers.append(RescaledGradLinear(a, b))
+            layers.append(_linear(RescaledGradLinear, a, b, generator))
         elif method == "l2":
-            linear = nn.Linear(a, b)
-            nn.init.normal_(linear.weight, 0.0, 1.0)
+            linear = _linear(nn.Linear, a, b, generator)  # drawn, then replaced: the stream stays nn.Linear's
+            nn.init.normal_(linear.weight, 0.0, 1.0, generator=generator)
             nn.init.zeros_(linear.bias)
             layers += [L2Norm(), linear]
         else:
-            layers.append(nn.Linear(a, b))
+            layers.append(_linear(nn.Linear, a, b, generator))
         if hidden:
             if method == "batchnorm":
                 layers.append(nn.BatchNorm1d(b))
@@ -272,10 +319,16 @@ def steps_for_epochs(n_train: int, batch_size: int, epochs: int) -> int:
 def train_sgd(model: nn.Module, x, y, *, lr: float, batch_size: int, steps: int, seed: int = 0) -> dict:
     """Plain SGD (``p <- p - lr * grad`` on the mean cross-entropy) for ``steps`` mini-batches.
 
-    Batches walk through seeded random permutations of the training set, one
-    epoch after another. Stops early, marking ``diverged``, if the loss stops
-    being finite. Returns ``{"steps", "train_loss" (mean of the last 50
-    steps), "diverged"}``; the model is trained in place.
+    The steps are :func:`isodl.core.train.train_steps`: batches walk through
+    random permutations of the training set drawn from a generator seeded
+    with ``seed``, one epoch after another, and the budget may end mid-epoch.
+    With BatchNorm a last batch of a single sample is left out (it is not a
+    step). Training stops at the first non-finite loss, before that step.
+
+    Returns ``{"steps", "train_loss", "losses", "diverged"}``: the steps taken,
+    the mean training loss of the last 50 of them, every step's loss, and
+    ``None`` or the :class:`~isodl.core.train.Divergence` at which training
+    stopped. The model is trained in place.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -293,44 +346,14 @@ def train_sgd(model: nn.Module, x, y, *, lr: float, batch_size: int, steps: int,
     params = [p for p in model.parameters() if p.requires_grad]
     opt = torch.optim.SGD(params, lr=lr, momentum=0.0)
     gen = torch.Generator().manual_seed(seed)
-    n = x.shape[0]
-    model.train()
-    order, pos, done, recent, diverged = torch.randperm(n, generator=gen), 0, 0, [], False
-    while done < steps:
-        if pos >= n:
-            order, pos = torch.randperm(n, generator=gen), 0
-        idx = order[pos : pos + batch_size]
-        pos += batch_size
-        if idx.numel() == 1 and has_bn:
-            continue  # BatchNorm cannot train on a single leftover sample
-        loss = F.cross_entropy(model(x[idx]), y[idx])
-        if not torch.isfinite(loss):
-            diverged = True
-            break
-        opt.zero_grad(set_to_none=True)
-        loss.backward()
-        opt.step()
-        recent.append(float(loss.detach()))
-        if len(recent) > 50:
-            recent.pop(0)
-        done += 1
-    return {"steps": done, "train_loss": float(np.mean(recent)) if recent else float("nan"), "diverged": diverged}
-
-
-@torch.no_grad()
-def accuracy(model: nn.Module, x, y) -> float:
-    """Classification accuracy of ``model`` (in eval mode) on ``x``, ``y``; 0 if any output is not finite."""
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    x = check_tensor("x", x, ndim=2, floating=True)
-    y = check_tensor("y", y, ndim=1)
-    was = model.training
-    model.eval()
-    out = model(x)
-    model.train(was)
-    if not bool(torch.isfinite(out).all()):
-        return 0.0
-    return float((out.argmax(dim=1) == y).double().mean())
+    record = train_steps(model, opt, x, y, steps=steps, batch_size=batch_size, generator=gen)
+    recent = record.losses[-50:]
+    return {
+        "steps": record.steps,
+        "train_loss": float(np.mean(recent)) if recent else float("nan"),
+        "losses": record.losses,
+        "diverged": record.diverged,
+    }
 
 
 def train_run(
@@ -346,12 +369,20 @@ def train_run(
     return_model: bool = False,
     threads: int | None = 1,
 ) -> dict:
-    """Build ``method``'s MLP with ``torch.manual_seed(seed)``, train it with :func:`train_sgd`, evaluate it.
+    """Build ``method``'s MLP from a generator seeded with ``seed``, train it with :func:`train_sgd`, evaluate it.
 
     Returns one result row: ``method, lr, batch_size, steps, seed, val_accuracy,
     test_accuracy, train_loss, diverged, seconds`` (and ``model`` when
-    ``return_model``). A diverged run scores 0 accuracy. The default widths
-    are ``[d_in, 128, 128, 128, n_classes]``.
+    ``return_model``). ``diverged`` is ``None`` or the
+    :class:`~isodl.core.train.Divergence` at which training stopped (truthy,
+    so ``sum(bool(r["diverged"]) for r in rows)`` counts diverged runs); a
+    diverged run scores 0 accuracy (the protocol of the comparison), although
+    its model keeps the parameters of its last finite step. ``steps`` is the
+    budget asked for. The default widths are ``[d_in, 128, 128, 128,
+    n_classes]``. The initial weights come from
+    ``build_mlp(..., generator=torch.Generator().manual_seed(seed))`` and the
+    batches from :func:`train_sgd`'s own generator: the global random state is
+    not used.
 
     ``threads``: CPU threads while this run trains (default 1, restored after).
     These models are far too small to gain from intra-op parallelism, and a
@@ -370,12 +401,13 @@ def train_run(
     if widths[0] != split.x_train.shape[1]:
         raise ValueError(f"widths[0] must be the input size {split.x_train.shape[1]}, got {widths[0]}")
     start = time.perf_counter()
-    with torch.random.fork_rng(devices=[]), _threads(threads):
-        torch.manual_seed(seed)
-        model = build_mlp(method, widths, init=init).to(split.x_train.dtype)
+    with _threads(threads):
+        model = build_mlp(method, widths, init=init, generator=torch.Generator().manual_seed(seed))
+        model = model.to(split.x_train.dtype)
         trained = train_sgd(model, split.x_train, split.y_train, lr=lr, batch_size=batch_size, steps=steps, seed=seed)
-        val_acc = 0.0 if trained["diverged"] else accuracy(model, split.x_val, split.y_val)
-        test_acc = 0.0 if trained["diverged"] else accuracy(model, split.x_test, split.y_test)
+        diverged = trained["diverged"] is not None
+        val_acc = 0.0 if diverged else accuracy(model, split.x_val, split.y_val)
+        test_acc = 0.0 if diverged else accuracy(model, split.x_test, split.y_test)
     row = {
         "method": check_choice("method", method, ALL_METHODS),
         "lr": float(lr),

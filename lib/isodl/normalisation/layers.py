@@ -1,38 +1,28 @@
-"""Notebooks 09-10: normalisation layers (L2, RMS, the affine-like layer, PatchNorm) and single-head attention.
+"""Notebooks 09-10 (09, 10): normalisation layers (L2, RMS, the affine-like layer, PatchNorm) and single-head attention.
 
-The Affine Divergence: how one SGD step moves activations, and layers that correct it.
+The layers whose one SGD step :mod:`isodl.normalisation.divergence` measures
+(notebook 09, ``09_affine_divergence.ipynb``) and
+:mod:`isodl.normalisation.experiments` compares (notebook 10,
+``10_normalisation_from_first_principles.ipynb``). One SGD step through a plain
+affine layer ``z = W x + b`` moves its output by ``|x|^2 + 1`` times the
+steepest-descent step in activation space: the *divergence factor*,
+:func:`affine_factor` (G. Bird, "The Affine Divergence", arXiv 2512.22247; the
+identity is derived in :mod:`isodl.normalisation.divergence`).
 
-Notebooks 09 (``09_affine_divergence.ipynb``) and 10
-(``10_normalisation_from_first_principles.ipynb``) derive everything here.
-
-The one-step identity
----------------------
-For one sample ``x`` and ``z = W x + b`` with ``g = dL/dz``, one plain SGD step
-(rate ``lr``) moves the activation by exactly::
-
-    dz = -lr * (|x|^2 + 1) * g
-
-while steepest descent *in activation space* would move it by ``-lr * g``. The
-sample-dependent factor ``|x|^2 + 1`` is the *divergence factor* (G. Bird,
-"The Affine Divergence", arXiv 2512.22247, states the result; the derivation
-and every numerical check here are the course's). With a mini-batch the step
-is ``dz_m = -(lr/B) sum_n K_nm g_n`` with the kernel ``K = X~ X~^T``
-(``x~ = [x; 1]``); the factor is its diagonal, the rest is cross-sample
-interference.
-
-What is in this module
-----------------------
-* Layers: :class:`AffineLike` (``(W x + b) / sqrt(|x|^2 + 1)``, factor exactly
-  1), :class:`PatchNorm2d` (its patch-wise analogue for convolution, two
-  members), :class:`L2Norm` and :data:`RMSNorm` (torch's) as pre-normalisers
-  (factors 2 and d + 1), :class:`SingleHeadAttention` for the value path.
-* Measurements: :func:`one_step` (the ratio ``|dz| / (lr |dL/dz|)`` after one
-  real SGD step, for any layer), :func:`conv_position_step`,
-  :func:`token_step`.
-* Predictions: :func:`affine_factor`, :func:`minibatch_kernel`,
-  :func:`self_term_share`, :func:`self_share_curve`, :func:`patch_matrix`,
-  :func:`patch_sq_norms`, :func:`conv_kernel`, :func:`value_path_kernel`.
-* The widget of notebook 09: :func:`plot_divergence`.
+* :class:`AffineLike` -- ``(W x + b) / sqrt(|x|^2 + 1)``: factor exactly 1.
+  Initialisation (:data:`INITS`): ``"normal"`` (``N(0, 1)``, bias 0) or
+  ``"linear"`` (``nn.Linear``'s, the pitfall).
+* :class:`PatchNorm2d` -- its patch-wise analogue for convolution, in two
+  members (:data:`PATCHNORM_FORMS`): ``"affine_like"`` (bias inside, factor 1)
+  and ``"normaliser"`` (bias outside, scale-invariant).
+* :class:`L2Norm` and :data:`RMSNorm` (torch's) -- parameter-free
+  pre-normalisers (factors 2 and d + 1); :func:`l2_normalize` and
+  :func:`rms_normalize` are the same maps as functions.
+* :class:`SingleHeadAttention` -- one attention head, for the value path of
+  notebook 09.
+* :func:`augment`, :func:`augmented_sphere` and :func:`recover_input` -- the
+  bias-augmented input ``x~ = [x; 1]``, its projection onto the unit sphere and
+  back (notebook 10).
 
 Provenance: the affine-like formula, its N(0, 1) initialisation and both
 PatchNorm members are the *course's reconstruction*, consistent with the
@@ -49,7 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from isodl.core.validate import check_bool, check_choice, check_float, check_int, check_tensor
+from isodl.core.validate import check_bool, check_choice, check_float, check_generator, check_int, check_tensor
 
 __all__ = [
     "INITS",
@@ -238,9 +228,23 @@ class AffineLike(nn.Module):
     Use a learning rate tens of times larger than for a plain MLP: the step no
     longer carries the factor ``|x|^2 + 1`` (of order the width). The paper's
     own initialisation is not known to the course; this choice is the course's.
+
+    ``generator``: a ``torch.Generator`` to draw the initial weights from
+    (``None``: the global random state); the draws are the same either way,
+    so a generator seeded with ``s`` gives the weights ``torch.manual_seed(s)``
+    gives.
     """
 
-    def __init__(self, in_features: int, out_features: int, bias: bool = True, init: str = "normal", *, dtype=None):
+    def __init__(
+        self,
+        in_features: int,
+        out_features: int,
+        bias: bool = True,
+        init: str = "normal",
+        *,
+        dtype=None,
+        generator: torch.Generator | None = None,
+    ):
         super().__init__()
         self.in_features = check_int("in_features", in_features, minimum=1)
         self.out_features = check_int("out_features", out_features, minimum=1)
@@ -251,18 +255,20 @@ class AffineLike(nn.Module):
             self.bias = nn.Parameter(torch.empty(self.out_features, dtype=dtype))
         else:
             self.register_parameter("bias", None)
-        self.reset_parameters()
+        self.reset_parameters(generator)
 
-    def reset_parameters(self) -> None:
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """Draw the initial weights (``init``), from ``generator`` if given, else from the global random state."""
+        generator = check_generator(generator)
         if self.init == "normal":
-            nn.init.normal_(self.weight, 0.0, 1.0)
+            nn.init.normal_(self.weight, 0.0, 1.0, generator=generator)
             if self.bias is not None:
                 nn.init.zeros_(self.bias)
         else:  # exactly nn.Linear's default
-            nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
+            nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5), generator=generator)
             if self.bias is not None:
                 bound = 1.0 / math.sqrt(self.in_features)
-                nn.init.uniform_(self.bias, -bound, bound)
+                nn.init.uniform_(self.bias, -bound, bound, generator=generator)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = _check_features("x", x, self.in_features, "the layer's in_features")

@@ -1,67 +1,19 @@
-"""Notebooks 09-10: figures (divergence, learning-rate sweeps, batch size, effective steps, scale ablation).
+"""Notebooks 09-10 (09, 10): figures (divergence, learning-rate sweeps, batch size, effective steps, scale ablation).
 
-The Affine Divergence: how one SGD step moves activations, and layers that correct it.
+Every function is pure: it returns a ``matplotlib.figure.Figure`` built with
+:func:`isodl.core.plots.figure` and shows nothing, so notebooks display it,
+:func:`isodl.core.widgets.interactive_figure` redraws it and the tests call it
+directly.
 
-Notebooks 09 (``09_affine_divergence.ipynb``) and 10
-(``10_normalisation_from_first_principles.ipynb``) derive everything here.
-
-The one-step identity
----------------------
-For one sample ``x`` and ``z = W x + b`` with ``g = dL/dz``, one plain SGD step
-(rate ``lr``) moves the activation by exactly::
-
-    dz = -lr * (|x|^2 + 1) * g
-
-while steepest descent *in activation space* would move it by ``-lr * g``. The
-sample-dependent factor ``|x|^2 + 1`` is the *divergence factor* (G. Bird,
-"The Affine Divergence", arXiv 2512.22247, states the result; the derivation
-and every numerical check here are the course's). With a mini-batch the step
-is ``dz_m = -(lr/B) sum_n K_nm g_n`` with the kernel ``K = X~ X~^T``
-(``x~ = [x; 1]``); the factor is its diagonal, the rest is cross-sample
-interference.
-
-What is in this module
-----------------------
-* Layers: :class:`AffineLike` (``(W x + b) / sqrt(|x|^2 + 1)``, factor exactly
-  1), :class:`PatchNorm2d` (its patch-wise analogue for convolution, two
-  members), :class:`L2Norm` and :data:`RMSNorm` (torch's) as pre-normalisers
-  (factors 2 and d + 1), :class:`SingleHeadAttention` for the value path.
-* Measurements: :func:`one_step` (the ratio ``|dz| / (lr |dL/dz|)`` after one
-  real SGD step, for any layer), :func:`conv_position_step`,
-  :func:`token_step`.
-* Predictions: :func:`affine_factor`, :func:`minibatch_kernel`,
-  :func:`self_term_share`, :func:`self_share_curve`, :func:`patch_matrix`,
-  :func:`patch_sq_norms`, :func:`conv_kernel`, :func:`value_path_kernel`.
-* The widget of notebook 09: :func:`plot_divergence`.
-
-Provenance: the affine-like formula, its N(0, 1) initialisation and both
-PatchNorm members are the *course's reconstruction*, consistent with the
-properties the paper states (normalisation built in, degrees of freedom kept,
-not scale-invariant, divergence removed). The paper's exact definitions were
-not available to the course.
-
-Notebook 10's experiments: normalisers against the affine-like layer, under plain SGD.
-
-Notebook 10 (``10_normalisation_from_first_principles.ipynb``) uses everything here:
-
-* :func:`build_mlp` -- the same MLP with ``"none"``, ``"batchnorm"``,
-  ``"layernorm"``, ``"rmsnorm"``, ``"l2"`` or ``"affine_like"`` layers, plus
-  the optimiser-side control ``"rescaled_grad"`` (:class:`RescaledGradLinear`);
-* :func:`train_run` -- one run of plain SGD (no momentum, no weight decay, no
-  clipping, no schedule) for a fixed number of *steps*, on a
-  train/validation/test :class:`Split` (:func:`split_data`);
-* :func:`compare_methods` and :func:`summarise` -- learning rate tuned per
-  method on a grid (chosen by *validation* accuracy), several seeds, mean and
-  spread of the test accuracy at the chosen rate;
-* :func:`batch_size_sweep` and :func:`batch_size_slopes` -- the batch-size test
-  with a fixed number of steps (or of epochs, to show the confound);
-* :func:`effective_step_ratios` -- per-sample ``|dz| / (lr |dL/dz|)`` at the
-  first layer after one training step (the histogram test);
-* plotting helpers returning figures.
-
-All results are plain lists of dicts, so the notebook can print, plot and
-assert on them. Everything here is the course's experiment design; the paper's
-own protocol, datasets and numbers were not available to the course.
+* Notebook 09: the widget :func:`plot_divergence` -- how the input norm and the
+  batch size shape one SGD step (its data from
+  :func:`isodl.normalisation.divergence.divergence_data`, the predictions from
+  :func:`isodl.normalisation.layers.affine_factor` and
+  :func:`isodl.normalisation.divergence.self_share_curve`).
+* Notebook 10, from the result rows of :mod:`isodl.normalisation.experiments`:
+  :func:`plot_lr_sweep`, :func:`plot_batch_size`, :func:`plot_effective_steps`
+  and :func:`plot_scale_ablation`; :data:`METHOD_STYLE` gives every method one
+  colour and marker.
 """
 
 from __future__ import annotations
@@ -102,7 +54,7 @@ def plot_divergence(input_norm: float = 6.0, batch_size: int = 32, data: str = "
     The inputs are rescaled so their median norm is ``input_norm``. Left: the
     per-sample divergence factor of a plain affine layer, ``|x|^2 + 1``, with the
     constant factors of L2 pre-normalisation (2) and the affine-like layer
-    (1). Right: the self-term share (:func:`self_term_share`) against batch
+    (1). Right: the self-term share (:func:`~isodl.normalisation.divergence.self_term_share`) against batch
     size for the three kernels, with the chosen batch size marked.
     """
     from matplotlib.ticker import FuncFormatter, LogLocator, NullFormatter

@@ -1,30 +1,14 @@
 """Notebook 11: exercise check for one forward-sensitivity step.
 
-Exercise checks: compare a learner's function with the library's reference.
-
-In a notebook, an exercise cell defines one function and the next code cell
-checks it::
-
-    checks.check_unit_rows(unit_rows)
-
-The check calls the learner's function and the reference on a few random
-inputs and prints one line: ``PASS: ...`` or ``FAIL: ...: what went wrong.
-Hint: ...`` followed by the offending input. It returns a :class:`CheckResult`
-(truthy when passed) and never raises because the learner's code is wrong, so a
-notebook keeps running.
-
-Adding a check for a new exercise
----------------------------------
-1. Write the reference in the library (for example ``isodl.core.ops.unit_rows``).
-2. Define ``check_<name>(fn, *, verbose=True)`` that calls
-   :func:`compare_functions` with the reference, a ``make_inputs(gen)``
-   function (returns a tuple of arguments drawn with the ``torch.Generator``
-   ``gen``) and optional ``hints`` for the usual mistakes.
-3. Register it: add it to :data:`CHECKS` here, or, from another module, decorate
-   it with :func:`register_check`, which also makes it available as
-   ``isodl.checks.check_<name>`` for the check cell.
-
-See :func:`check_unit_rows` for a complete example.
+:func:`check_sensitivity_step` compares the learner's ``sensitivity_step(S_prev,
+h_prev, x, W_xh, W_hh, b_h)`` -- one tanh RNN step and one step of
+``S_t = J_t S_(t-1) + F_t`` -- with the reference built from
+:meth:`isodl.recurrent.models.TanhRNN.cell_jacobians`, on random inputs through
+:func:`isodl.exercises.compare_functions`. :data:`SENSITIVITY_STEP_HINTS`
+recognise the usual mistakes (``S_(t-1)`` not propagated, the tanh derivative
+missing from ``J`` or taken at the old state, a transposed ``J``, the blocks of
+``F`` column-major or in the wrong order). Registered with
+:func:`isodl.exercises.register_check`.
 """
 
 from __future__ import annotations
@@ -34,19 +18,19 @@ import torch
 from isodl.exercises import CheckResult, compare_functions, register_check
 
 __all__ = ["SENSITIVITY_STEP_HINTS", "check_sensitivity_step"]
-# --- end of checks for notebooks 09 and 10
 
 
-# --- checks for notebook 11 (forward sensitivity; reference: isodl.recurrent.models.TanhRNN.cell_jacobians)
+# --------------------------------------------------------------------------- notebook 11
+# (reference: isodl.recurrent.models.TanhRNN.cell_jacobians)
 
 
 def _sensitivity_step_reference(S_prev, h_prev, x, W_xh, W_hh, b_h):
-    """One tanh RNN step and one step of ``S_t = J_t S_(t-1) + F_t``, via :mod:`isodl.rnn`."""
+    """One tanh RNN step and one step of ``S_t = J_t S_(t-1) + F_t``, via :meth:`isodl.recurrent.models.TanhRNN.cell_jacobians`."""
     from isodl.recurrent import models
 
     n, m = W_xh.shape
-    with torch.random.fork_rng(devices=[]):  # building the model draws weights: keep the caller's random state
-        model = models.TanhRNN(m, n, 1, dtype=W_xh.dtype)
+    # only the model's sizes matter (the weights are passed in): draw its own weights from a fixed generator
+    model = models.TanhRNN(m, n, 1, dtype=W_xh.dtype, generator=torch.Generator().manual_seed(0))
     jac = model.cell_jacobians(h_prev, x, {"W_xh": W_xh, "W_hh": W_hh, "b_h": b_h})
     return jac.state, jac.J_h @ S_prev + jac.J_theta
 

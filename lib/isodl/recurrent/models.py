@@ -1,73 +1,31 @@
 """Notebook 11: tanh RNNs (single and two coupled loops) with their step Jacobians.
 
-Exact online gradients for recurrent networks: forward sensitivity versus BPTT.
+The recurrent models of the course unit on Bird & Polivoda, "Backpropagation
+Through Time For Networks With Long-Term Dependencies" (arXiv 2103.15589).
+The code is the course's own, checked against ``torch.autograd``; none of it
+reproduces numbers from the paper.
 
-This module backs the course unit on Bird & Polivoda, "Backpropagation Through
-Time For Networks With Long-Term Dependencies" (arXiv 2103.15589). Everything
-below is the course's own derivation and code, checked against
-``torch.autograd``; none of it reproduces numbers from the paper.
-
-The recurrence and its sensitivity
-----------------------------------
 A recurrent model updates a state and reads an output from it::
 
     h_t = f(h_(t-1), x_t; theta_t),      y_t = g(h_t; theta_t),      h_(-1) = 0
 
-(steps are numbered ``t = 0 ... T-1`` in the code). The sensitivity of the
-state to the recurrent parameters, ``S_t = dh_t/dtheta`` (shape
-``[state_size, n_recurrent_params]``, one per sequence in a batch), obeys the
-discrete forward sensitivity equation::
+(steps are numbered ``t = 0 ... T-1`` in the code). For every step,
+:meth:`RecurrentModel.cell_jacobians` returns what the forward sensitivity of
+:mod:`isodl.recurrent.sensitivity` needs (:class:`StepJacobians`: the new state,
+``J_t = df/dh_(t-1)``, ``F_t = df/dtheta`` and ``df/dx_t``).
 
-    S_t = J_t S_(t-1) + F_t,   S_(-1) = 0,   J_t = df/dh_(t-1),   F_t = df/dtheta
+* :class:`TanhRNN` -- ``h_t = tanh(W_hh h_(t-1) + W_xh x_t + b_h)``,
+  ``y_t = W_hy h_t + b_y``.
+* :class:`CoupledTanhRNN` -- two interacting tanh loops (below).
+* :data:`IGNORE_INDEX` -- the target meaning "no loss at this step" (used by
+  :func:`isodl.recurrent.tasks.recall_task`); :data:`LossFn` -- the type of a
+  loss ``loss_fn(outputs, targets)``.
 
-and for a loss that is a sum of per-step terms ``L = sum_t l_t(y_t)``::
-
-    dL/dtheta = sum_t (dl_t/dh_t) S_t      (+ the readout's own gradient).
-
-Unrolled, ``S_t = sum_(tau <= t) J_t ... J_(tau+1) F_tau`` keeps every path
-back to the first step, so the gradient is exact; it is the same algorithm as
-real-time recurrent learning (RTRL, Williams & Zipser 1989). Because the sum
-runs forward in time, the gradient of the loss seen so far is available after
-every step, with no backward pass: :func:`forward_sensitivity_steps` yields it.
-
-Costs (n = state size, P = recurrent parameters, about n^2): the product
-``J_t S_(t-1)`` costs O(n P) = O(n^4) per step and S takes O(n P) = O(n^3)
-memory whatever the sequence length T. BPTT costs O(P) per step but stores T
-states. :func:`measure_cost` and ``benchmarks/bench_rnn.py`` measure both.
+Both models take ``generator=`` for their initial weights (uniform, like
+``nn.RNN``), so a seeded model never touches the global random state.
 
 Design decisions
 ----------------
-Loss decomposition
-    Forward sensitivity and sliding-window truncated BPTT need the loss one
-    step at a time. Any ``loss_fn(outputs, targets)`` that takes a tensor whose
-    first dimension is time is accepted if it is the **sum** or the **mean**
-    over steps of its values on single steps, i.e. if
-    ``loss_fn(Y, tgt) == s * sum_t loss_fn(Y[t:t+1], tgt[t:t+1])`` with
-    ``s = 1`` or ``s = 1/T``. ``nn.MSELoss``, ``nn.L1Loss``,
-    ``nn.BCEWithLogitsLoss`` and ``nn.CrossEntropyLoss`` (on ``[T, C]``
-    outputs) qualify with reduction ``'sum'`` or ``'mean'``, as do per-step
-    masked losses such as :func:`recall_loss`. With the default
-    ``time_reduction="auto"`` the functions check this on the model's actual
-    outputs (and on a perturbed copy) and raise a ``ValueError`` otherwise; a
-    loss that picks steps by indexing (``Y[-1]``), pools over time, or
-    averages over only the unmasked positions (``ignore_index`` with
-    ``reduction='mean'``) is rejected. Pass ``time_reduction="sum"`` or
-    ``"mean"`` to skip the check (a fully online run with nothing computed
-    ahead). Within one step, autograd differentiates the step's loss through
-    the readout only (to get ``dl_t/dh_t`` and the readout gradient); nothing
-    is ever propagated backward across steps.
-
-Truncated BPTT
-    :func:`truncated_bptt_gradients` implements two variants.
-    ``variant="sliding"`` (default): the gradient of each loss term ``l_t``
-    flows back through the last ``k`` state updates, ``h_t, h_(t-1), ...,
-    h_(t-k+1)``; the state ``h_(t-k)`` is treated as a constant. So
-    ``dl_t/dx_tau`` is exactly zero for ``tau <= t - k``, and TBPTT(k) equals
-    the exact gradient when ``k >= T``. ``variant="chunked"``: the sequence is
-    cut into consecutive chunks of ``k`` steps and the state is detached at
-    every chunk boundary, so ``l_t`` reaches back only to the start of its own
-    chunk (between 1 and k steps).
-
 Parameters that change between steps (drift)
     Every model can add a fixed per-step increment ``Delta`` to any parameter:
     step ``t`` uses ``theta_t = theta + t * Delta`` (``t = 0`` for the first
@@ -97,7 +55,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from isodl.core.validate import check_choice, check_float, check_int, check_tensor
+from isodl.core.validate import check_choice, check_float, check_generator, check_int, check_tensor
 
 __all__ = ["IGNORE_INDEX", "LossFn", "StepJacobians", "RecurrentModel", "TanhRNN", "CoupledTanhRNN"]
 
@@ -303,8 +261,9 @@ class RecurrentModel(nn.Module):
         return torch.stack(out)
 
 
-def _init_uniform(*shape, bound: float) -> nn.Parameter:
-    return nn.Parameter(torch.empty(*shape).uniform_(-bound, bound))
+def _init_uniform(*shape, bound: float, generator: torch.Generator | None = None) -> nn.Parameter:
+    """A parameter drawn uniformly in ``+-bound``, from ``generator`` (``None``: the global random state)."""
+    return nn.Parameter(torch.empty(*shape).uniform_(-bound, bound, generator=generator))
 
 
 def _param_block(d: torch.Tensor, v: torch.Tensor, rows: int) -> torch.Tensor:
@@ -333,6 +292,11 @@ class TanhRNN(RecurrentModel):
 
     ``drift`` is an optional dict ``{name: Delta}`` passed to
     :meth:`RecurrentModel.set_drift`: step ``t`` then uses ``theta + t * Delta``.
+
+    ``generator``: a ``torch.Generator`` to draw the initial weights from, in
+    the order ``W_xh, W_hh, b_h, W_hy, b_y`` (``None``: the global random
+    state). The draws are the same either way, so a generator seeded with
+    ``s`` gives the weights ``torch.manual_seed(s)`` gives.
     """
 
     def __init__(
@@ -344,22 +308,24 @@ class TanhRNN(RecurrentModel):
         recurrent_gain: float | None = None,
         drift: dict | None = None,
         dtype: torch.dtype | None = None,
+        generator: torch.Generator | None = None,
     ):
         super().__init__()
         self.input_size = check_int("input_size", input_size, minimum=1)
         self.state_size = self.hidden_size = check_int("hidden_size", hidden_size, minimum=1)
         self.output_size = check_int("output_size", output_size, minimum=1)
+        gen = check_generator(generator)
         n = self.hidden_size
         bound = 1.0 / math.sqrt(n)
-        self.W_xh = _init_uniform(n, self.input_size, bound=bound)
+        self.W_xh = _init_uniform(n, self.input_size, bound=bound, generator=gen)
         if recurrent_gain is None:
-            self.W_hh = _init_uniform(n, n, bound=bound)
+            self.W_hh = _init_uniform(n, n, bound=bound, generator=gen)
         else:
             gain = check_float("recurrent_gain", recurrent_gain, minimum=0.0)
-            self.W_hh = _init_uniform(n, n, bound=gain * math.sqrt(3.0 / n))
-        self.b_h = _init_uniform(n, bound=bound)
-        self.W_hy = _init_uniform(self.output_size, n, bound=bound)
-        self.b_y = _init_uniform(self.output_size, bound=bound)
+            self.W_hh = _init_uniform(n, n, bound=gain * math.sqrt(3.0 / n), generator=gen)
+        self.b_h = _init_uniform(n, bound=bound, generator=gen)
+        self.W_hy = _init_uniform(self.output_size, n, bound=bound, generator=gen)
+        self.b_y = _init_uniform(self.output_size, bound=bound, generator=gen)
         self.recurrent_names = ("W_xh", "W_hh", "b_h")
         self.readout_names = ("W_hy", "b_y")
         if dtype is not None:
@@ -404,7 +370,8 @@ class CoupledTanhRNN(RecurrentModel):
     loop B only, ``y_t = W_hy b_t + b_y``, so A's parameters reach the loss
     only through the coupling. The state is the stack ``h_t = [a_t; b_t]``
     (``state_size = size_a + size_b``) and the sensitivity the stack
-    ``[S^A_t; S^B_t]``.
+    ``[S^A_t; S^B_t]``. ``generator``: as for :class:`TanhRNN` (the weights
+    are drawn in the order they are listed in ``named_parameters()``).
     """
 
     def __init__(
@@ -417,6 +384,7 @@ class CoupledTanhRNN(RecurrentModel):
         coupling: str = "previous",
         drift: dict | None = None,
         dtype: torch.dtype | None = None,
+        generator: torch.Generator | None = None,
     ):
         super().__init__()
         self.input_size = check_int("input_size", input_size, minimum=1)
@@ -428,16 +396,17 @@ class CoupledTanhRNN(RecurrentModel):
         na, nb, m = self.size_a, self.size_b, self.input_size
         ba, bb = 1.0 / math.sqrt(na), 1.0 / math.sqrt(nb)
         bn = 1.0 / math.sqrt(na + nb)
-        self.W_xa = _init_uniform(na, m, bound=ba)
-        self.W_aa = _init_uniform(na, na, bound=ba)
-        self.W_ab = _init_uniform(na, nb, bound=bn)
-        self.b_a = _init_uniform(na, bound=ba)
-        self.W_xb = _init_uniform(nb, m, bound=bb)
-        self.W_bb = _init_uniform(nb, nb, bound=bb)
-        self.W_ba = _init_uniform(nb, na, bound=bn)
-        self.b_b = _init_uniform(nb, bound=bb)
-        self.W_hy = _init_uniform(self.output_size, nb, bound=bb)
-        self.b_y = _init_uniform(self.output_size, bound=bb)
+        gen = check_generator(generator)
+        self.W_xa = _init_uniform(na, m, bound=ba, generator=gen)
+        self.W_aa = _init_uniform(na, na, bound=ba, generator=gen)
+        self.W_ab = _init_uniform(na, nb, bound=bn, generator=gen)
+        self.b_a = _init_uniform(na, bound=ba, generator=gen)
+        self.W_xb = _init_uniform(nb, m, bound=bb, generator=gen)
+        self.W_bb = _init_uniform(nb, nb, bound=bb, generator=gen)
+        self.W_ba = _init_uniform(nb, na, bound=bn, generator=gen)
+        self.b_b = _init_uniform(nb, bound=bb, generator=gen)
+        self.W_hy = _init_uniform(self.output_size, nb, bound=bb, generator=gen)
+        self.b_y = _init_uniform(self.output_size, bound=bb, generator=gen)
         self.recurrent_names = ("W_xa", "W_aa", "W_ab", "b_a", "W_xb", "W_bb", "W_ba", "b_b")
         self.readout_names = ("W_hy", "b_y")
         if dtype is not None:

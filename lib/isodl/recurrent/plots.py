@@ -4,7 +4,8 @@ Figures for notebook 11 (forward sensitivity versus BPTT), and the one helper th
 
 Every plotting function is pure: data in, ``matplotlib.figure.Figure`` out
 (built with :func:`isodl.core.plots.figure`), nothing shown or stored. The
-notebook computes the data with :mod:`isodl.rnn` and passes it in, so the
+notebook computes the data with :mod:`isodl.recurrent.sensitivity` and
+:mod:`isodl.recurrent.tasks` and passes it in, so the
 widget redraws instantly and the tests need no training.
 
 * :func:`truncation_errors` turns per-step gradient contributions into the
@@ -14,8 +15,8 @@ widget redraws instantly and the tests need no training.
 * :func:`plot_costs`: time per step against the state size ``n`` and the
   sequence length ``T``, and memory against ``T``, from
   :class:`isodl.recurrent.sensitivity.CostMeasurement` lists.
-* :func:`plot_recall_training`: loss curves and final accuracies of the
-  online-learning comparison on the recall task.
+* :func:`plot_recall_training`: test accuracy over the updates and the final
+  accuracy of every run of the online-learning comparison on the recall task.
 """
 
 from __future__ import annotations

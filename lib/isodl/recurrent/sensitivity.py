@@ -46,7 +46,7 @@ Loss decomposition
     ``s = 1`` or ``s = 1/T``. ``nn.MSELoss``, ``nn.L1Loss``,
     ``nn.BCEWithLogitsLoss`` and ``nn.CrossEntropyLoss`` (on ``[T, C]``
     outputs) qualify with reduction ``'sum'`` or ``'mean'``, as do per-step
-    masked losses such as :func:`recall_loss`. With the default
+    masked losses such as :func:`isodl.recurrent.tasks.recall_loss`. With the default
     ``time_reduction="auto"`` the functions check this on the model's actual
     outputs (and on a perturbed copy) and raise a ``ValueError`` otherwise; a
     loss that picks steps by indexing (``Y[-1]``), pools over time, or
@@ -68,24 +68,14 @@ Truncated BPTT
     every chunk boundary, so ``l_t`` reaches back only to the start of its own
     chunk (between 1 and k steps).
 
-Parameters that change between steps (drift)
-    Every model can add a fixed per-step increment ``Delta`` to any parameter:
-    step ``t`` uses ``theta_t = theta + t * Delta`` (``t = 0`` for the first
-    step, so the first step uses ``theta`` itself). Set it with
-    :meth:`RecurrentModel.set_drift` or :meth:`RecurrentModel.random_drift`.
-    Because ``d theta_t / d theta`` is the identity, the gradient with respect
-    to the ``nn.Parameter`` ``theta`` is the gradient with respect to a shared
-    offset added to every ``theta_t`` -- the quantity the forward sensitivity
-    computes when it evaluates ``J_t`` and ``F_t`` at each step's own
-    ``theta_t``. ``loss.backward()`` on the model is therefore the autograd
-    reference, with no extra machinery.
-
-Interacting loops
-    :class:`CoupledTanhRNN` has two states that read each other. Its Jacobian
-    is assembled from blocks, ``[[dA/dA, dA/dB], [dB/dA, dB/dB]]``, and its
-    ``F`` is the stack ``[dA/dtheta; dB/dtheta]``. With
-    ``coupling="same_step"`` loop B reads A's *new* state; the B row then
-    uses the freshly updated ``S^A_t`` (see :meth:`CoupledTanhRNN.cell_jacobians`).
+Models
+    The models, their step Jacobians ``J_t`` and ``F_t``
+    (:meth:`isodl.recurrent.models.RecurrentModel.cell_jacobians`), parameters
+    that drift between steps and the two coupled loops are in
+    :mod:`isodl.recurrent.models`. The forward sensitivity evaluates ``J_t``
+    and ``F_t`` at each step's own parameters ``theta_t``, so with drift the
+    autograd reference is still ``loss.backward()`` (:func:`bptt_gradients`).
+    The recall task that notebook 11 trains on is in :mod:`isodl.recurrent.tasks`.
 """
 
 from __future__ import annotations
@@ -599,15 +589,11 @@ def measure_cost(
     seed = check_int("seed", seed, minimum=0)
     if batch is not None:
         batch = check_int("batch", batch, minimum=1)
-    state = torch.random.get_rng_state()
-    try:
-        torch.manual_seed(seed)
-        model = TanhRNN(input_size, hidden_size, output_size, dtype=dtype)
-        lead = (T,) if batch is None else (T, batch)
-        inputs = torch.randn(*lead, input_size, dtype=dtype)
-        targets = torch.randn(*lead, output_size, dtype=dtype)
-    finally:
-        torch.random.set_rng_state(state)
+    gen = torch.Generator().manual_seed(seed)  # the whole problem comes from seed; the global stream is untouched
+    model = TanhRNN(input_size, hidden_size, output_size, dtype=dtype, generator=gen)
+    lead = (T,) if batch is None else (T, batch)
+    inputs = torch.randn(*lead, input_size, generator=gen, dtype=dtype)
+    targets = torch.randn(*lead, output_size, generator=gen, dtype=dtype)
     loss_fn = nn.MSELoss(reduction="sum")
 
     def run():

@@ -1,103 +1,32 @@
 """Notebook 11: the delayed-recall task and its training driver.
 
-Exact online gradients for recurrent networks: forward sensitivity versus BPTT.
+A long-term dependency to learn online. :func:`recall_task` shows a symbol at
+step 0 and asks for it at step ``T`` (the targets are
+:data:`isodl.recurrent.models.IGNORE_INDEX` elsewhere); :func:`recall_loss` is its
+masked cross-entropy, which decomposes exactly over steps, so every gradient
+method of :mod:`isodl.recurrent.sensitivity` accepts it. :func:`train_recall`
+trains a fresh :class:`isodl.recurrent.models.TanhRNN` with one of
+:data:`RECALL_METHODS` (exact forward sensitivity, exact BPTT, chunked truncated
+BPTT), the three on the same data for the same seed.
 
-This module backs the course unit on Bird & Polivoda, "Backpropagation Through
-Time For Networks With Long-Term Dependencies" (arXiv 2103.15589). Everything
-below is the course's own derivation and code, checked against
-``torch.autograd``; none of it reproduces numbers from the paper.
-
-The recurrence and its sensitivity
-----------------------------------
-A recurrent model updates a state and reads an output from it::
-
-    h_t = f(h_(t-1), x_t; theta_t),      y_t = g(h_t; theta_t),      h_(-1) = 0
-
-(steps are numbered ``t = 0 ... T-1`` in the code). The sensitivity of the
-state to the recurrent parameters, ``S_t = dh_t/dtheta`` (shape
-``[state_size, n_recurrent_params]``, one per sequence in a batch), obeys the
-discrete forward sensitivity equation::
-
-    S_t = J_t S_(t-1) + F_t,   S_(-1) = 0,   J_t = df/dh_(t-1),   F_t = df/dtheta
-
-and for a loss that is a sum of per-step terms ``L = sum_t l_t(y_t)``::
-
-    dL/dtheta = sum_t (dl_t/dh_t) S_t      (+ the readout's own gradient).
-
-Unrolled, ``S_t = sum_(tau <= t) J_t ... J_(tau+1) F_tau`` keeps every path
-back to the first step, so the gradient is exact; it is the same algorithm as
-real-time recurrent learning (RTRL, Williams & Zipser 1989). Because the sum
-runs forward in time, the gradient of the loss seen so far is available after
-every step, with no backward pass: :func:`forward_sensitivity_steps` yields it.
-
-Costs (n = state size, P = recurrent parameters, about n^2): the product
-``J_t S_(t-1)`` costs O(n P) = O(n^4) per step and S takes O(n P) = O(n^3)
-memory whatever the sequence length T. BPTT costs O(P) per step but stores T
-states. :func:`measure_cost` and ``benchmarks/bench_rnn.py`` measure both.
-
-Design decisions
-----------------
-Loss decomposition
-    Forward sensitivity and sliding-window truncated BPTT need the loss one
-    step at a time. Any ``loss_fn(outputs, targets)`` that takes a tensor whose
-    first dimension is time is accepted if it is the **sum** or the **mean**
-    over steps of its values on single steps, i.e. if
-    ``loss_fn(Y, tgt) == s * sum_t loss_fn(Y[t:t+1], tgt[t:t+1])`` with
-    ``s = 1`` or ``s = 1/T``. ``nn.MSELoss``, ``nn.L1Loss``,
-    ``nn.BCEWithLogitsLoss`` and ``nn.CrossEntropyLoss`` (on ``[T, C]``
-    outputs) qualify with reduction ``'sum'`` or ``'mean'``, as do per-step
-    masked losses such as :func:`recall_loss`. With the default
-    ``time_reduction="auto"`` the functions check this on the model's actual
-    outputs (and on a perturbed copy) and raise a ``ValueError`` otherwise; a
-    loss that picks steps by indexing (``Y[-1]``), pools over time, or
-    averages over only the unmasked positions (``ignore_index`` with
-    ``reduction='mean'``) is rejected. Pass ``time_reduction="sum"`` or
-    ``"mean"`` to skip the check (a fully online run with nothing computed
-    ahead). Within one step, autograd differentiates the step's loss through
-    the readout only (to get ``dl_t/dh_t`` and the readout gradient); nothing
-    is ever propagated backward across steps.
-
-Truncated BPTT
-    :func:`truncated_bptt_gradients` implements two variants.
-    ``variant="sliding"`` (default): the gradient of each loss term ``l_t``
-    flows back through the last ``k`` state updates, ``h_t, h_(t-1), ...,
-    h_(t-k+1)``; the state ``h_(t-k)`` is treated as a constant. So
-    ``dl_t/dx_tau`` is exactly zero for ``tau <= t - k``, and TBPTT(k) equals
-    the exact gradient when ``k >= T``. ``variant="chunked"``: the sequence is
-    cut into consecutive chunks of ``k`` steps and the state is detached at
-    every chunk boundary, so ``l_t`` reaches back only to the start of its own
-    chunk (between 1 and k steps).
-
-Parameters that change between steps (drift)
-    Every model can add a fixed per-step increment ``Delta`` to any parameter:
-    step ``t`` uses ``theta_t = theta + t * Delta`` (``t = 0`` for the first
-    step, so the first step uses ``theta`` itself). Set it with
-    :meth:`RecurrentModel.set_drift` or :meth:`RecurrentModel.random_drift`.
-    Because ``d theta_t / d theta`` is the identity, the gradient with respect
-    to the ``nn.Parameter`` ``theta`` is the gradient with respect to a shared
-    offset added to every ``theta_t`` -- the quantity the forward sensitivity
-    computes when it evaluates ``J_t`` and ``F_t`` at each step's own
-    ``theta_t``. ``loss.backward()`` on the model is therefore the autograd
-    reference, with no extra machinery.
-
-Interacting loops
-    :class:`CoupledTanhRNN` has two states that read each other. Its Jacobian
-    is assembled from blocks, ``[[dA/dA, dA/dB], [dB/dA, dB/dB]]``, and its
-    ``F`` is the stack ``[dA/dtheta; dB/dtheta]``. With
-    ``coupling="same_step"`` loop B reads A's *new* state; the B row then
-    uses the freshly updated ``S^A_t`` (see :meth:`CoupledTanhRNN.cell_jacobians`).
+The task and its protocol are the course's own (Bird & Polivoda, arXiv
+2103.15589, motivates them); none of it reproduces numbers from the paper.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from dataclasses import dataclass
+
 import torch
 from torch.nn import functional as F
 
+from isodl.core.train import Divergence, correct, optimise
 from isodl.core.validate import check_choice, check_float, check_int, check_tensor
 from isodl.recurrent.models import IGNORE_INDEX, TanhRNN
-from isodl.recurrent.sensitivity import bptt_gradients, forward_sensitivity_gradients, truncated_bptt_gradients
+from isodl.recurrent.sensitivity import forward_sensitivity_steps, truncated_bptt_gradients
 
-__all__ = ["recall_task", "recall_loss", "RECALL_METHODS", "train_recall"]
+__all__ = ["recall_task", "recall_loss", "RECALL_METHODS", "RecallRun", "train_recall"]
 
 
 # --------------------------------------------------------------------------- #
@@ -178,6 +107,62 @@ def recall_loss(outputs: torch.Tensor, targets: torch.Tensor) -> torch.Tensor:
 RECALL_METHODS = ("forward", "bptt", "tbptt")
 
 
+@dataclass(frozen=True)
+class RecallRun:
+    """One run of :func:`train_recall`: the trained model, its initial weights, the test curve, any divergence.
+
+    ``curve`` is the pair ``(updates, accuracies)``: the update counts at which
+    the test accuracy was measured and the accuracies. ``diverged`` is
+    ``None``, or the :class:`~isodl.core.train.Divergence` at which training
+    stopped (``epoch`` 1, ``batch`` the update). A run unpacks and indexes
+    like the triple ``(model, initial, curve)``::
+
+        net, initial, (updates, accuracies) = train_recall("bptt", 0)
+    """
+
+    model: TanhRNN
+    initial: dict[str, torch.Tensor]
+    curve: tuple[list[int], list[float]]
+    diverged: Divergence | None = None
+
+    def _triple(self) -> tuple:
+        return (self.model, self.initial, self.curve)
+
+    def __iter__(self) -> Iterator:
+        return iter(self._triple())
+
+    def __getitem__(self, index):
+        return self._triple()[index]
+
+    def __len__(self) -> int:
+        return 3
+
+
+def _set_gradients(model, grads: dict[str, torch.Tensor]) -> None:
+    for name, p in model.named_parameters():
+        p.grad = grads[name]
+
+
+def _forward_sensitivity_gradient(model, inputs, targets) -> torch.Tensor:
+    """Gradient hook: exact gradients by forward sensitivity into ``.grad``; returns the loss."""
+    last = None
+    for last in forward_sensitivity_steps(model, inputs, targets, recall_loss, time_reduction="sum"):
+        pass  # the sensitivity runs forward in time; the last step holds the gradient of the whole loss
+    _set_gradients(model, last.gradients)
+    return last.loss
+
+
+def _chunked_tbptt_gradient(k: int):
+    """Gradient hook: chunked truncated BPTT with window ``k`` into ``.grad``; returns the (untruncated) loss."""
+
+    def gradient(model, inputs, targets) -> torch.Tensor:
+        _set_gradients(model, truncated_bptt_gradients(model, inputs, targets, recall_loss, k, variant="chunked"))
+        with torch.no_grad():
+            return recall_loss(model(inputs), targets)
+
+    return gradient
+
+
 def train_recall(
     method: str,
     seed: int,
@@ -192,19 +177,28 @@ def train_recall(
     eval_every: int = 25,
     test_batch: int = 300,
     dtype: torch.dtype = torch.float64,
-):
+) -> RecallRun:
     """Train a fresh :class:`TanhRNN` on :func:`recall_task` with one gradient method (notebook 11).
 
     ``method`` is ``"forward"`` (exact forward sensitivity), ``"bptt"`` (exact,
-    backward) or ``"tbptt"`` (chunked truncated BPTT with window ``k``). The
-    gradient is handed to Adam (``lr``); every update draws a fresh batch of
-    sequences, seeded by ``seed`` and the update number, so the three methods
-    see exactly the same data for the same seed. The model's initial weights
-    are fixed by ``seed`` as well.
+    backward: autograd's ``loss.backward()``, the loop's default) or
+    ``"tbptt"`` (chunked truncated BPTT with window ``k``). Training is the
+    course's one loop, :func:`isodl.core.train.optimise`: ``"bptt"`` is its
+    default backpropagation of :func:`recall_loss`, ``"forward"`` and
+    ``"tbptt"`` enter it as a ``gradient`` hook that fills each parameter's
+    ``.grad``; the gradient is handed to Adam (``lr``). Every update draws a
+    fresh batch of sequences, seeded by ``seed`` and the update number, so the
+    three methods see exactly the same data for the same seed. The model's
+    initial weights come from a generator seeded with ``seed`` (the global
+    random state is not used).
 
-    Returns ``(model, initial_weights, (updates_evaluated, test_accuracies))``:
-    the test accuracy (on ``test_batch`` held-out sequences, answer at the
-    last step) is recorded every ``eval_every`` updates and at the end.
+    Returns a :class:`RecallRun`, which unpacks as ``(model, initial_weights,
+    (updates_evaluated, test_accuracies))``: the test accuracy (on
+    ``test_batch`` held-out sequences, answer at the last step, by the rule of
+    :func:`isodl.core.train.correct`) is recorded every ``eval_every`` updates
+    and at the end. If a loss stops being finite, training stops before that
+    update, the accuracy of the last finite weights closes the curve, and
+    ``run.diverged`` says where.
     """
     method = check_choice("method", method, RECALL_METHODS)
     seed = check_int("seed", seed, minimum=0)
@@ -217,27 +211,35 @@ def train_recall(
     k = check_int("k", k, minimum=1)
     eval_every = check_int("eval_every", eval_every, minimum=1)
     test_batch = check_int("test_batch", test_batch, minimum=1)
-    torch.manual_seed(seed)
-    net = TanhRNN(n_symbols + 1, hidden_size, n_symbols, dtype=dtype)
+    net = TanhRNN(n_symbols + 1, hidden_size, n_symbols, dtype=dtype, generator=torch.Generator().manual_seed(seed))
     initial = {name: p.detach().clone() for name, p in net.named_parameters()}
     optimiser = torch.optim.Adam(net.parameters(), lr=lr)
     x_test, y_test = recall_task(delay, n_symbols, seed=10_000 * seed + 9_999, batch=test_batch, dtype=dtype)
-    steps, accuracies = [], []
-    for update in range(updates + 1):
-        if update % eval_every == 0 or update == updates:
-            with torch.no_grad():
-                steps.append(update)
-                accuracies.append(float((net(x_test)[-1].argmax(-1) == y_test[-1]).double().mean()))
-        if update == updates:
-            break
-        x, y = recall_task(delay, n_symbols, seed=10_000 * seed + update, batch=batch, dtype=dtype)
-        if method == "forward":
-            grads = forward_sensitivity_gradients(net, x, y, recall_loss, time_reduction="sum")
-        elif method == "bptt":
-            grads = bptt_gradients(net, x, y, recall_loss)
-        else:
-            grads = truncated_bptt_gradients(net, x, y, recall_loss, k, variant="chunked")
-        for name, p in net.named_parameters():
-            p.grad = grads[name]
-        optimiser.step()
-    return net, initial, (steps, accuracies)
+    gradient = {"forward": _forward_sensitivity_gradient, "bptt": None, "tbptt": _chunked_tbptt_gradient(k)}[method]
+
+    def batches(start: int, stop: int):
+        for update in range(start, stop):
+            yield recall_task(delay, n_symbols, seed=10_000 * seed + update, batch=batch, dtype=dtype)
+
+    evaluated, accuracies = [], []
+
+    def evaluate(done: int) -> None:
+        with torch.no_grad():
+            evaluated.append(done)
+            accuracies.append(float(correct(net(x_test)[-1], y_test[-1]).double().mean()))
+
+    done, diverged = 0, None
+    evaluate(0)
+    while done < updates and diverged is None:
+        record = optimise(
+            net,
+            optimiser,
+            batches(done, min(done + eval_every, updates)),
+            loss_fn=recall_loss,
+            gradient=gradient,
+            first_batch=done,
+        )
+        done, diverged = done + record.steps, record.diverged
+        if done > evaluated[-1]:
+            evaluate(done)
+    return RecallRun(net, initial, (evaluated, accuracies), diverged)

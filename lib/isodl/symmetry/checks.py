@@ -1,30 +1,22 @@
-"""Notebooks 01-04: exercise checks (isotropic tanh, cone count, plane points, top-k purity).
+"""Notebooks 01-04 (01, 02, 03, 04): exercise checks (isotropic tanh, cone count, plane points, top-k purity).
 
-Exercise checks: compare a learner's function with the library's reference.
+One check per exercise. Each compares the learner's function with the library's
+reference on random inputs through :func:`isodl.exercises.compare_functions`,
+with hints for the usual mistakes, and is registered with
+:func:`isodl.exercises.register_check`:
 
-In a notebook, an exercise cell defines one function and the next code cell
-checks it::
+* notebook 01: :func:`check_isotropic_tanh`, against
+  :func:`isodl.core.activations.isotropic_tanh`;
+* notebook 02: :func:`check_cone_count`, against :func:`isodl.symmetry.srm.cone_count`;
+* notebook 03: :func:`check_top_k_purity`, against
+  :func:`isodl.symmetry.representations.class_purity` of the top-k samples;
+* notebook 04: :func:`check_plane_points`, against
+  :func:`isodl.symmetry.pppm.privileged_plane_projection`.
 
-    checks.check_unit_rows(unit_rows)
+The check cell of each notebook::
 
-The check calls the learner's function and the reference on a few random
-inputs and prints one line: ``PASS: ...`` or ``FAIL: ...: what went wrong.
-Hint: ...`` followed by the offending input. It returns a :class:`CheckResult`
-(truthy when passed) and never raises because the learner's code is wrong, so a
-notebook keeps running.
-
-Adding a check for a new exercise
----------------------------------
-1. Write the reference in the library (for example ``isodl.core.ops.unit_rows``).
-2. Define ``check_<name>(fn, *, verbose=True)`` that calls
-   :func:`compare_functions` with the reference, a ``make_inputs(gen)``
-   function (returns a tuple of arguments drawn with the ``torch.Generator``
-   ``gen``) and optional ``hints`` for the usual mistakes.
-3. Register it: add it to :data:`CHECKS` here, or, from another module, decorate
-   it with :func:`register_check`, which also makes it available as
-   ``isodl.checks.check_<name>`` for the check cell.
-
-See :func:`check_unit_rows` for a complete example.
+    from isodl.symmetry import checks
+    checks.check_isotropic_tanh(isotropic_tanh)
 """
 
 from __future__ import annotations
@@ -46,16 +38,14 @@ __all__ = [
     "check_top_k_purity",
 ]
 
-# --- end of checks for notebook 11
-
-
-# --- checks for notebooks 01 and 02 (references in isodl.core.activations and isodl.symmetry.srm)
+# --------------------------------------------------------------------------- notebooks 01 and 02
+# (references: isodl.core.activations.isotropic_tanh, isodl.symmetry.srm.cone_count)
 
 
 def _isotropic_tanh_reference(x):
-    from isodl.core import activations as functions
+    from isodl.core import activations
 
-    return functions.isotropic_tanh(x)
+    return activations.isotropic_tanh(x)
 
 
 def _isotropic_tanh_inputs():
@@ -276,10 +266,8 @@ def check_cone_count(fn, *, n_trials: int = 7, seed: int = 0, verbose: bool = Tr
 
 register_check(check_cone_count)
 
-# --- end of checks for notebooks 05-08
-
-
-# --- checks for notebook 04 (PPPM; reference: isodl.symmetry.pppm.privileged_plane_projection)
+# --------------------------------------------------------------------------- notebook 04
+# (reference: isodl.symmetry.pppm.privileged_plane_projection)
 
 
 def _plane_points_reference(z, i, j, epsilon):
@@ -366,10 +354,8 @@ def check_plane_points(fn, *, n_trials: int = 5, seed: int = 0, verbose: bool = 
 
 register_check(check_plane_points)
 
-# --- end of checks for notebook 04
-
-
-# --- checks for notebook 03 (grandmother directions; references in isodl.symmetry.representations)
+# --------------------------------------------------------------------------- notebook 03
+# (grandmother directions; reference: isodl.symmetry.representations.class_purity)
 
 
 def _top_k_purity_reference(scores, labels, k):

@@ -1,16 +1,25 @@
-"""Notebooks 01-04: figures (rotation symmetry, Jacobian axes, SRM curves and explorer, PPPM densities, alignment explorer, purity).
-
-Figures of notebooks 01 (symmetry of activations) and 02 (the Spotlight Resonance Method).
+"""Notebooks 01-04 (01, 02, 03, 04): figures (rotation symmetry, Jacobian axes, SRM curves and explorer, PPPM densities, alignment explorer, purity).
 
 Every function is pure: data in, ``matplotlib.figure.Figure`` out (built with
-:func:`isodl.core.plots.figure`), so the widgets of the two notebooks and the tests
-call them directly.
+:func:`isodl.core.plots.figure`), nothing shown, so notebooks display it,
+:func:`isodl.core.widgets.interactive_figure` redraws it and the tests call it
+directly.
 
-Figures for notebooks 03 and 04: PPPM densities, SRM alignment views, seeds scatter, purity.
+* Notebook 01 (symmetry of activations): :func:`demo_cloud`,
+  :func:`rotation_gaps`, :func:`plot_rotation_symmetry`,
+  :func:`plot_jacobian_axes`.
+* Notebook 02 (the Spotlight Resonance Method): :func:`plot_srm_curves`,
+  :func:`plot_cap_fraction`, the widget :func:`plot_srm_explorer` (its data from
+  :func:`explorer_data`, one of :data:`EXPLORER_ACTIVATIONS`) and
+  :func:`plot_benchmark`.
+* Notebook 03 (alignment follows the basis): :func:`plot_alignment_explorer`,
+  :func:`plot_purity` and again :func:`plot_srm_curves`.
+* Notebook 04 (quantised representations): :func:`plot_pppm_density`,
+  :func:`draw_pppm_density`, :func:`plot_pppm_row`, :func:`plot_pppm_epoch`,
+  the widget :func:`plot_pppm_scrubber` and :func:`plot_entropy_vs_mse`.
 
-Every function is pure: it returns a matplotlib ``Figure`` built with
-:func:`isodl.core.plots.figure` and shows nothing, so notebooks can display it and
-:func:`isodl.core.widgets.interactive_figure` can redraw it.
+The numbers come from :mod:`isodl.core.activations`, :mod:`isodl.symmetry.srm`,
+:mod:`isodl.symmetry.pppm` and :mod:`isodl.symmetry.representations`.
 """
 
 from __future__ import annotations
@@ -25,13 +34,12 @@ import torch
 from matplotlib.figure import Figure
 from matplotlib.patches import Circle
 
-from isodl.core import activations as functions
+from isodl.core import activations
 from isodl.core.plots import COLORS, figure, rotation_2d
 from isodl.core.validate import check_bool, check_choice, check_float, check_int
 from isodl.symmetry import pppm as _pppm
 from isodl.symmetry import representations as _rep
 from isodl.symmetry import srm
-from isodl.symmetry import srm as _srm
 
 __all__ = [
     "PI_TICKS",
@@ -92,15 +100,15 @@ def demo_cloud(n_per_blob: int = 60, seed: int = 0) -> torch.Tensor:
 
 def _activation_pair(activation: str):
     name = check_choice("activation", activation, ("tanh", "relu", "leaky_relu", "gelu"))
-    elem = functions.scalar_activation(name, 0.1 if name == "leaky_relu" else 0.01)
+    elem = activations.scalar_activation(name, 0.1 if name == "leaky_relu" else 0.01)
     if name == "tanh":
-        iso = functions.isotropic_tanh
+        iso = activations.isotropic_tanh
     elif name == "gelu":
-        iso = functions.isotropic_gelu
+        iso = activations.isotropic_gelu
     elif name == "relu":
-        iso = lambda x: functions.isotropic_relu(x, radius=0.5)  # noqa: E731
+        iso = lambda x: activations.isotropic_relu(x, radius=0.5)  # noqa: E731
     else:
-        iso = lambda x: functions.isotropic_leaky_relu(x, radius=0.5, negative_slope=0.1)  # noqa: E731
+        iso = lambda x: activations.isotropic_leaky_relu(x, radius=0.5, negative_slope=0.1)  # noqa: E731
     return name, elem, iso
 
 
@@ -114,8 +122,8 @@ def rotation_gaps(angle: float, gain: float = 2.0, activation: str = "tanh") -> 
     _, elem, iso = _activation_pair(activation)
     x = gain * _cloud(60, 0)
     rot = rotation_2d(angle)
-    e = functions.equivariance_error(elem, rot, x)
-    i = functions.equivariance_error(iso, rot, x)
+    e = activations.equivariance_error(elem, rot, x)
+    i = activations.equivariance_error(iso, rot, x)
     return e, i
 
 
@@ -187,8 +195,8 @@ def plot_jacobian_axes(gain: float = 1.5, activation: str = "tanh", n_points: in
     name = check_choice("activation", activation, ("tanh", "gelu"))
     phi = torch.arange(n_points, dtype=torch.float64) * (2 * math.pi / n_points) + 0.2
     pts = gain * torch.stack([torch.cos(phi), torch.sin(phi)], dim=1)
-    jac_e = functions.elementwise_jacobian(pts, name)
-    jac_i = functions.isotropic_jacobian(pts, name)
+    jac_e = activations.elementwise_jacobian(pts, name)
+    jac_i = activations.isotropic_jacobian(pts, name)
     fig, axes = figure(2, width=7.6, height=3.9)
     scale = 0.32 * gain
     for ax, jac, title in (
@@ -328,7 +336,7 @@ def _explorer_data(activation: str, n: int, n_samples: int, seed: int) -> torch.
         return torch.relu(z)
     if activation == "leaky_relu":
         return torch.nn.functional.leaky_relu(z, 0.01)
-    return functions.isotropic_tanh(z)
+    return activations.isotropic_tanh(z)
 
 
 def explorer_data(activation: str = "tanh", n: int = 6, n_samples: int = 6000, seed: int = 0) -> torch.Tensor:
@@ -602,8 +610,8 @@ def plot_alignment_explorer(
     eps = check_float("epsilon", epsilon, minimum=-1.0, maximum=0.99)
     z = latents[model]
     b = bases[basis]
-    res = _srm.spotlight_resonance(z, b, eps, n_angles)
-    level = _srm.cap_fraction(z.shape[1], eps)
+    res = srm.spotlight_resonance(z, b, eps, n_angles)
+    level = srm.cap_fraction(z.shape[1], eps)
     mean = res.mean()
     h4 = _rep.srm_harmonic(mean, res.angles)
     fig, (ax0, ax1) = figure(2, 1, width=8.6, height=3.5)

@@ -54,7 +54,7 @@ from dataclasses import dataclass, field
 import torch
 
 from isodl.core.validate import check_bool, check_choice, check_float, check_int, check_tensor
-from isodl.symmetry import srm as _srm
+from isodl.symmetry import srm
 
 __all__ = [
     "PPPMResult",
@@ -158,15 +158,15 @@ def privileged_plane_projection(
     -------
     :class:`PPPMResult`
     """
-    a = _srm._check_activations(activations)
-    eps = _srm._check_epsilon(epsilon)
+    a = srm.check_activations(activations)
+    eps = srm.check_epsilon(epsilon)
     n = a.shape[1]
     if basis is None:
         basis = torch.eye(n, dtype=torch.float64)
-    kept_pairs, skipped, gram = _srm.plane_pairs(
+    kept_pairs, skipped, gram = srm.plane_pairs(
         basis, pairs, parallel_tol=parallel_tol, max_planes=max_planes, seed=seed
     )
-    c, _ = _srm.basis_projections(a, basis, normalise=False)
+    c, _ = srm.basis_projections(a, basis, normalise=False)
     norms = _row_norms(a)
     zero = norms == 0
     norms_safe = torch.where(zero, torch.ones_like(norms), norms)
@@ -175,7 +175,7 @@ def privileged_plane_projection(
     pts, planes, samples = [], [], []
     for start in range(0, n_planes, chunk):
         block = kept_pairs[start : start + chunk]
-        u, v = _srm.in_plane_coordinates(c, gram, block)  # [N, p] each
+        u, v = srm.in_plane_coordinates(c, gram, block)  # [N, p] each
         frac = torch.hypot(u, v) / norms_safe[:, None]  # hypot: no overflow at 1e30 in float32
         frac = torch.where(zero[:, None], torch.zeros_like(frac), frac)
         keep = frac >= eps
@@ -228,7 +228,7 @@ def isotropic_reference_cloud(activations, n_samples: int | None = None, seed: i
     activation row, so the reference has the data's radius distribution and
     no preferred direction.
     """
-    a = _srm._check_activations(activations)
+    a = srm.check_activations(activations)
     if n_samples is None:
         n_samples = a.shape[0]
     n_samples = check_int("n_samples", n_samples, minimum=1)
@@ -353,10 +353,10 @@ def pppm_density(
     samples; ``seed`` fixes the reference cloud. Other arguments as in
     :func:`privileged_plane_projection` and :func:`density_image`.
     """
-    a = _srm._check_activations(activations)
+    a = srm.check_activations(activations)
     normalise_volume = check_bool("normalise_volume", normalise_volume)
     floor = check_float("floor", floor, minimum=0.0, strict_minimum=True)
-    pairs = check_choice("pairs", pairs, _srm.PAIRS)
+    pairs = check_choice("pairs", pairs, srm.PAIRS)
     result = privileged_plane_projection(a, basis, epsilon, pairs)
     if extent is None:
         m = float(result.points.abs().max()) if len(result) else 0.0

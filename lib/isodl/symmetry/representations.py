@@ -1,4 +1,4 @@
-"""Notebooks 03-04: summaries of representations (angular entropy, c4, SRM harmonic, purity, rank correlation).
+"""Notebooks 03-04 (03, 04): summaries of representations (angular entropy, c4, SRM harmonic, purity, rank correlation).
 
 Scalar summaries of representations: clustering, alignment and selectivity.
 
@@ -21,6 +21,10 @@ asserted and compared across seeds.
 * :func:`top_along`, :func:`class_purity`, :func:`direction_purity`,
   :func:`chance_purity`: the "grandmother direction" test: do the samples
   that project most strongly on a direction mostly share one class?
+  :func:`random_directions` gives the random directions to compare with.
+* :func:`pppm_metrics` and :func:`rank_correlation`: notebook 04's summary of
+  one PPPM run (entropy, c4, kept points against the isotropic expectation)
+  and Spearman's rank correlation with a permutation p-value.
 
 Empty inputs give ``nan`` for the angle statistics (an empty set of angles has
 no entropy); everything else that is malformed raises an error naming the

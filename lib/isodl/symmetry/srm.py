@@ -1,4 +1,4 @@
-"""Notebooks 02-04: the Spotlight Resonance Method (exact in-plane SRM, Thomson bases, cap baseline).
+"""Notebooks 02-04 (02, 03, 04): the Spotlight Resonance Method (exact in-plane SRM, Thomson bases, cap baseline).
 
 The Spotlight Resonance Method (SRM): how a cloud of activations sits relative to a basis.
 
@@ -49,6 +49,10 @@ they are inside every cone exactly when ``epsilon <= 0``); the grid holds ``A``
 distinct angles ``2 pi k / A``; basis rows are normalised inside; pairs of
 parallel or antipodal basis vectors span no plane and are skipped (and reported
 in ``result.skipped``).
+
+The projection step (:func:`basis_projections`, :func:`in_plane_coordinates`)
+and the argument checks (:func:`check_activations`, :func:`check_epsilon`) are
+shared with :mod:`isodl.symmetry.pppm`.
 """
 
 from __future__ import annotations
@@ -66,6 +70,8 @@ __all__ = [
     "PAIRS",
     "METHODS",
     "SRMResult",
+    "check_activations",
+    "check_epsilon",
     "unit_basis",
     "pair_indices",
     "plane_pairs",
@@ -133,7 +139,8 @@ class SRMResult(tuple):
 # --------------------------------------------------------------------------- validation helpers
 
 
-def _check_activations(activations) -> torch.Tensor:
+def check_activations(activations) -> torch.Tensor:
+    """The activations ``[N, n]`` (N >= 1, finite, floating; half precisions as float32), or raise naming them."""
     a = check_tensor("activations", activations, ndim=2, floating=True)
     if a.shape[0] < 1:
         raise ValueError("activations must hold at least one row (one activation vector per row)")
@@ -144,7 +151,8 @@ def _check_activations(activations) -> torch.Tensor:
     return a
 
 
-def _check_epsilon(epsilon) -> float:
+def check_epsilon(epsilon) -> float:
+    """The cone threshold ``epsilon`` as a float in [-1, 1], or raise naming it."""
     return check_float("epsilon", epsilon, minimum=-1.0, maximum=1.0)
 
 
@@ -227,7 +235,7 @@ def basis_projections(activations, basis, *, normalise: bool = True):
     """
     from isodl.core.ops import unit_rows
 
-    a = _check_activations(activations)
+    a = check_activations(activations)
     normalise = check_bool("normalise", normalise)
     b = unit_basis(basis, a.shape[1], torch.float64).to(a.dtype)
     x = unit_rows(a) if normalise else a
@@ -272,11 +280,11 @@ def cone_count(activations, probes, epsilon: float) -> torch.Tensor:
     """
     from isodl.core.ops import unit_rows
 
-    a = _check_activations(activations)
+    a = check_activations(activations)
     p = check_tensor("probes", probes, ndim=(1, 2), floating=True, finite=True)
     if p.shape[-1] != a.shape[1]:
         raise ValueError(f"dimension mismatch: activations have n = {a.shape[1]} columns, probes have {p.shape[-1]}")
-    eps = _check_epsilon(epsilon)
+    eps = check_epsilon(epsilon)
     single = p.ndim == 1
     p = p.reshape(-1, a.shape[1]).to(a.dtype)
     dots = unit_rows(a) @ p.T  # [N, A]
@@ -422,8 +430,8 @@ def spotlight_resonance(
     turns the other way, ``theta -> 2 pi - theta`` (see
     :func:`to_reference_orientation`).
     """
-    a = _check_activations(activations)
-    eps = _check_epsilon(epsilon)
+    a = check_activations(activations)
+    eps = check_epsilon(epsilon)
     angles = srm_angles(n_angles)
     mode = check_choice("pairs", pairs, PAIRS)
     signed = check_bool("signed", signed)
@@ -488,8 +496,8 @@ def rotation_matrix_srm(
     """
     from isodl.core.ops import unit_rows
 
-    a = _check_activations(activations)
-    eps = _check_epsilon(epsilon)
+    a = check_activations(activations)
+    eps = check_epsilon(epsilon)
     angles = srm_angles(n_angles)
     mode = check_choice("pairs", pairs, PAIRS)
     signed = check_bool("signed", signed)
@@ -539,7 +547,7 @@ def cap_fraction(n: int, epsilon: float) -> float:
     from scipy.special import betainc
 
     n = check_int("n", n, minimum=2)
-    eps = _check_epsilon(epsilon)
+    eps = check_epsilon(epsilon)
     e = abs(eps)
     upper = 0.5 * float(betainc((n - 1) / 2.0, 0.5, 1.0 - e * e))
     return upper if eps >= 0 else 1.0 - upper

@@ -1,30 +1,19 @@
-"""Notebooks 05-08: exercise checks (isotropic tanh with length, rotate neurons, remove the last neuron, diagonal savings).
+"""Notebooks 05-08 (05, 06, 07, 08): exercise checks (isotropic tanh with length, rotate neurons, remove the last neuron, diagonal savings).
 
-Exercise checks: compare a learner's function with the library's reference.
+One check per notebook. Each compares the learner's function with the library's
+reference on random inputs through :func:`isodl.exercises.compare_functions`,
+with hints for the usual mistakes, and is registered with
+:func:`isodl.exercises.register_check`:
 
-In a notebook, an exercise cell defines one function and the next code cell
-checks it::
-
-    checks.check_unit_rows(unit_rows)
-
-The check calls the learner's function and the reference on a few random
-inputs and prints one line: ``PASS: ...`` or ``FAIL: ...: what went wrong.
-Hint: ...`` followed by the offending input. It returns a :class:`CheckResult`
-(truthy when passed) and never raises because the learner's code is wrong, so a
-notebook keeps running.
-
-Adding a check for a new exercise
----------------------------------
-1. Write the reference in the library (for example ``isodl.core.ops.unit_rows``).
-2. Define ``check_<name>(fn, *, verbose=True)`` that calls
-   :func:`compare_functions` with the reference, a ``make_inputs(gen)``
-   function (returns a tuple of arguments drawn with the ``torch.Generator``
-   ``gen``) and optional ``hints`` for the usual mistakes.
-3. Register it: add it to :data:`CHECKS` here, or, from another module, decorate
-   it with :func:`register_check`, which also makes it available as
-   ``isodl.checks.check_<name>`` for the check cell.
-
-See :func:`check_unit_rows` for a complete example.
+* notebook 05: :func:`check_isotropic_tanh_with_length` --
+  ``isotropic_tanh(z, o)`` with the intrinsic length ``o`` of
+  :func:`isodl.topology.network.isotropic_tanh_gain`;
+* notebook 06: :func:`check_rotate_neurons` -- ``(q^T w_in, q^T b, w_out q)``,
+  as :meth:`isodl.topology.network.IsotropicMLP.rotate_layer` rotates a layer;
+* notebook 07: :func:`check_remove_last_neuron` -- the compensation of
+  :meth:`isodl.topology.network.IsotropicMLP.neurodegeneration` (``o`` and psi);
+* notebook 08: :func:`check_diagonal_savings` -- against
+  :func:`isodl.topology.sparsity.expected_nonzero_reduction`.
 """
 
 from __future__ import annotations
@@ -44,10 +33,8 @@ __all__ = [
     "check_diagonal_savings",
 ]
 
-# --- end of checks for notebooks 01 and 02
-
-
-# --- checks for notebooks 05-08 (isotropic networks and adaptive topologies; references in isodl.topology)
+# --------------------------------------------------------------------------- notebooks 05-08
+# (references: isodl.topology.network and isodl.topology.sparsity)
 
 
 def _iso_length_reference(z, o):

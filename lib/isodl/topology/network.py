@@ -1,4 +1,4 @@
-"""Notebooks 05-08: the isotropic MLP (intrinsic length, psi), its structural operations, and the elementwise control.
+"""Notebooks 05-08 (05, 06, 07, 08): the isotropic MLP (intrinsic length, psi), its structural operations, and the elementwise control.
 
 Isotropic MLPs whose topology can change while the function stays put (notebooks 05-08).
 
@@ -34,9 +34,12 @@ on. Parameters keep their identity (their data is replaced), so the optimiser's
 parameter groups need no editing. Other optimisers are rejected with a
 ``TypeError``.
 
-Counting (notebook 08): :func:`count_nonzero`, :func:`parameter_count`,
-:func:`expected_nonzero_reduction`, :func:`alternating_layers` and
-:func:`sparsity_limit`.
+Also here: the gain and Jacobian eigenvalues of isotropic tanh
+(:func:`isotropic_tanh_gain`, :func:`isotropic_tanh_eigenvalues`, notebook 05),
+the orthogonally initialised base :class:`OrthogonalMLP` and the elementwise
+control :class:`ElementwiseTanhMLP`. Training drivers, function-change measures
+and schedules are in :mod:`isodl.topology.schedules`; the exact non-zero counts
+of notebook 08 are in :mod:`isodl.topology.sparsity`.
 
 Science: ``shared/science/isotropic_topologies.md`` (G. Bird, *Isotropic
 Activation Functions Enable Deindividuated Neurons and Adaptive Topologies*,
@@ -105,29 +108,13 @@ def isotropic_tanh_gain(z: torch.Tensor, o=0.0) -> torch.Tensor:
     commutes with every rotation. ``z`` is ``[..., n]``; the result has shape
     ``z.shape[:-1]`` (the network multiplies ``psi`` by it). ``o >= 0`` is the
     intrinsic length (a float or a 0-d tensor, which may carry a gradient).
-    The gain is finite at the origin (``g -> 1``) with finite gradients.
-    This is :func:`isodl.core.activations.isotropic_gain` (notebook 01) without the
-    kept dimension; notebook 05 derives it for the network.
+    The gain is finite at the origin (``g -> 1``) with finite gradients, at
+    every finite length. This is :func:`isodl.core.activations.isotropic_gain`
+    (notebook 01), the course's one implementation of the isotropic gain,
+    without the kept dimension; notebook 05 derives it for the network, and
+    :class:`IsotropicMLP` computes every layer's gain with it.
     """
     return _functions.isotropic_gain(z, "tanh", o=o, dim=-1).squeeze(-1)
-
-
-def _gain_fast(z: torch.Tensor, o) -> torch.Tensor:
-    """The same gain as :func:`isotropic_tanh_gain`, computed with one pass over ``z``: the network's hot path.
-
-    :func:`isodl.core.activations.isotropic_gain` first rescales every row by its
-    largest entry so that norms beyond about 1e19 (float32) cannot overflow;
-    that costs three extra passes over the activations, about a fifth of a
-    training step at width 512. Pre-activations of a trained network are
-    nowhere near that range, so the network sums squares directly; below
-    ``rho^2 = 1e-6`` it uses the Taylor series ``1 - rho^2/3 + 2 rho^4/15``
-    (error below 1e-19), which keeps values and gradients finite at the
-    origin. ``tests/test_topology.py`` checks that the two agree.
-    """
-    s = (z * z).sum(dim=-1) + o
-    small = s < 1e-6
-    rho = torch.sqrt(torch.where(small, torch.ones_like(s), s))
-    return torch.where(small, 1.0 - s / 3.0 + (2.0 / 15.0) * s * s, torch.tanh(rho) / rho)
 
 
 def isotropic_tanh_eigenvalues(radius, o=0.0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -410,21 +397,25 @@ class IsotropicMLP(OrthogonalMLP):
         )
 
     # ---- forward
+    def _layer_gain(self, z: torch.Tensor, k: int) -> torch.Tensor:
+        """``g_k`` of pre-activations ``z`` ``[batch, w]`` as ``[batch, 1]``: :func:`isotropic_tanh_gain`, kept dimension."""
+        return _functions.isotropic_gain(z, "tanh", o=self._o(k), dim=-1)
+
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self._check_input(x)
-        g = None
+        g = None  # [batch, 1]
         expectation = self.psi_mode == "expectation"
         for k in range(self.n_hidden):
             z = F.linear(h, self.weights[k], self.biases[k])
             if k > 0 and self.has_psi:
-                z = z + g.unsqueeze(-1) * self.psis[k - 1]
-            g = _gain_fast(z, self._o(k))
+                z = z + g * self.psis[k - 1]
+            g = self._layer_gain(z, k)
             if expectation:
                 self._mean_gains[k] = float(g.detach().mean())
-            h = g.unsqueeze(-1) * z
+            h = g * z
         logits = F.linear(h, self.weights[-1], self.biases[-1])
         if self.has_psi:
-            logits = logits + g.unsqueeze(-1) * self.psis[-1]
+            logits = logits + g * self.psis[-1]
         return logits
 
     @torch.no_grad()
@@ -435,10 +426,10 @@ class IsotropicMLP(OrthogonalMLP):
         for k in range(self.n_hidden):
             z = F.linear(h, self.weights[k], self.biases[k])
             if k > 0 and self.has_psi:
-                z = z + g.unsqueeze(-1) * self.psis[k - 1]
-            g = _gain_fast(z, self._o(k))
-            out.append(g)
-            h = g.unsqueeze(-1) * z
+                z = z + g * self.psis[k - 1]
+            g = self._layer_gain(z, k)
+            out.append(g.squeeze(-1))
+            h = g * z
         return out
 
     def penalty(self) -> torch.Tensor:

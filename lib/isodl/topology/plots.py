@@ -1,4 +1,4 @@
-"""Notebooks 05-08: figures (gain and eigenvalues, accuracy curves, spectra, weight matrices, removal error, adaptation, sparsity).
+"""Notebooks 05-08 (05, 06, 07, 08): figures (gain and eigenvalues, accuracy curves, spectra, weight matrices, removal error, adaptation, sparsity).
 
 Figures for the isotropic-network notebooks 05-08 (pure: data in, matplotlib Figure out).
 

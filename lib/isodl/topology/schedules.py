@@ -1,42 +1,29 @@
-"""Notebooks 05-07: training drivers for isotropic networks, function-change measures, width and task schedules.
+"""Notebooks 05-08 (05, 06, 07, 08): training drivers for isotropic networks, function-change measures, width and task schedules.
 
-Isotropic MLPs whose topology can change while the function stays put (notebooks 05-08).
+Training and measuring the networks of :mod:`isodl.topology.network`:
 
-The network (notebook 05) has weight matrices ``W_0 ... W_(L-1)`` for widths
-``[w_0, ..., w_L]``; hidden layer ``k`` (``k = 0 ... L-2``) is the isotropic
-output of ``W_k``::
+* :func:`fit_classifier` -- train a classifier with AdamW (the paper's defaults)
+  and record test accuracy every epoch (notebooks 05-08). The mini-batch order
+  comes from ``seed``, so two models trained with the same seed see the same
+  batches; ``after_epoch`` may change the topology between epochs (notebook 07).
+* :func:`function_change` -- how much an operation changed a network's outputs
+  (worst and mean relative change, KL divergence, argmax agreement, accuracy
+  change): the measure that diagonalisation (notebook 06), neurogenesis and
+  neurodegeneration (notebook 07) and sparsification (notebook 08) leave the
+  function in place.
+* :func:`width_schedule` and :func:`run_width_schedule` -- neuroabundance: hidden
+  widths that follow a schedule over the epochs, the optimiser state carried
+  through every resize (notebook 07).
+* :func:`run_task_schedule` -- scheduled task adaptation: tasks appended and
+  dropped over the epochs, with the buffer rule
+  :meth:`isodl.topology.network.IsotropicMLP.auto_adapt` (notebook 07).
 
-    z_0 = W_0 x + b_0
-    z_k = W_k h_(k-1) + b_k + g_(k-1) psi_(k-1)             (k >= 1)
-    h_k = g_k z_k,   g_k = tanh(rho_k) / rho_k,   rho_k = sqrt(|z_k|^2 + o_k)
-    logits = W_(L-1) h_(L-2) + b_(L-1) + g_(L-2) psi_(L-2)
-
-* ``o_k >= 0`` is the *intrinsic length* of hidden layer ``k``. It enters as a
-  squared length (``sqrt(o_k)`` is the length), as in the author's reference
-  code: the course's decision 1.
-* ``psi_k`` lives in the pre-activation space of the next layer (of the logits
-  for ``k = L-2``) and is scaled by layer ``k``'s scalar gain ``g_k``: the
-  output-side twin of ``o`` (decision 2).
-
-Every method that takes a ``layer`` argument means that hidden-layer index
-``k``: ``left_partial_diagonalise(k)`` rotates the neurons of hidden layer
-``k`` (the rows of ``W_k``), ``full_diagonalise(k)`` makes the hidden-to-hidden
-matrix ``W_k`` diagonal (``1 <= k <= L-2``), ``neurogenesis(k)`` and
-``neurodegeneration(k)`` add and remove neurons of hidden layer ``k``.
-
-Structural operations (notebooks 06 and 07) accept ``optimizer=``: an SGD,
-Adam or AdamW optimiser holding the model's parameters. First moments (SGD
-momentum, Adam ``exp_avg``) are transformed exactly like the parameters,
-second moments (``exp_avg_sq``, ``max_exp_avg_sq``) by the elementwise squared
-rotation (which keeps the diagonal of the rotated second-moment matrix), new
-entries get zero moments and the step count is kept, so training simply goes
-on. Parameters keep their identity (their data is replaced), so the optimiser's
-parameter groups need no editing. Other optimisers are rejected with a
-``TypeError``.
-
-Counting (notebook 08): :func:`count_nonzero`, :func:`parameter_count`,
-:func:`expected_nonzero_reduction`, :func:`alternating_layers` and
-:func:`sparsity_limit`.
+Training here is a set of thin drivers over the course's one loop,
+:func:`isodl.core.train.train_epoch` (with the model's psi penalty as its
+``penalty`` hook); predictions and accuracy are :func:`isodl.core.train.predict`
+and :func:`isodl.core.train.accuracy`. No driver raises when training
+diverges: each returns a ``"diverged"`` entry, ``None`` or the
+:class:`isodl.core.train.Divergence` (epoch, batch, loss) at which it stopped.
 
 Science: ``shared/science/isotropic_topologies.md`` (G. Bird, *Isotropic
 Activation Functions Enable Deindividuated Neurons and Adaptive Topologies*,
@@ -52,13 +39,11 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from isodl.core.validate import check_bool, check_dtype, check_float, check_generator, check_int, check_tensor
+from isodl.core.train import accuracy, correct, predict, train_epoch
+from isodl.core.validate import check_bool, check_dtype, check_float, check_int, check_tensor
 from isodl.topology.network import IsotropicMLP
 
 __all__ = [
-    "train_epoch",
-    "predict",
-    "accuracy",
     "function_change",
     "fit_classifier",
     "width_schedule",
@@ -70,76 +55,9 @@ __all__ = [
 # --------------------------------------------------------------------------- training and metrics
 
 
-def _check_data(model, x, y):
-    x = check_tensor("x", x, ndim=2, floating=True)
-    y = check_tensor("y", y, ndim=1)
-    if x.shape[0] != y.shape[0] or x.shape[0] == 0:
-        raise ValueError(f"x and y must hold the same, non-zero number of samples, got {x.shape[0]} and {y.shape[0]}")
-    return x, y
-
-
-def train_epoch(
-    model: nn.Module,
-    optimizer: torch.optim.Optimizer,
-    x,
-    y,
-    *,
-    batch_size: int = 48,
-    generator: torch.Generator | None = None,
-    loss_fn: Callable | None = None,
-) -> float:
-    """One epoch of mini-batch training; returns the mean training loss (penalty included).
-
-    ``loss_fn(logits, y)`` defaults to cross-entropy; the model's
-    :meth:`~IsotropicMLP.penalty` (the psi decay) is added. The shuffling uses
-    ``generator`` (fix it for repeatable runs). Unlike :func:`isodl.core.train.fit`
-    this does one epoch with an optimiser you keep, so structural operations
-    can run between epochs with the same optimiser.
-    """
-    if not isinstance(model, nn.Module):
-        raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
-    if not isinstance(optimizer, torch.optim.Optimizer):
-        raise TypeError(f"optimizer must be a torch.optim.Optimizer, got {type(optimizer).__name__}")
-    x, y = _check_data(model, x, y)
-    batch_size = check_int("batch_size", batch_size, minimum=1)
-    generator = check_generator(generator)
-    loss_fn = loss_fn or F.cross_entropy
-    penalty = getattr(model, "penalty", None)
-    model.train()
-    n = x.shape[0]
-    order = torch.randperm(n, generator=generator)
-    total = 0.0
-    for i in range(0, n, batch_size):
-        idx = order[i : i + batch_size]
-        optimizer.zero_grad(set_to_none=True)
-        loss = loss_fn(model(x[idx]), y[idx])
-        if penalty is not None:
-            loss = loss + penalty()
-        if not torch.isfinite(loss):
-            raise FloatingPointError(f"the training loss became {float(loss)}; lower the learning rate")
-        loss.backward()
-        optimizer.step()
-        total += float(loss.detach()) * idx.numel()
-    return total / n
-
-
-@torch.no_grad()
-def predict(model: nn.Module, x, *, batch_size: int = 4096) -> torch.Tensor:
-    """The model's logits for ``x`` (no gradient, in batches)."""
-    x = check_tensor("x", x, ndim=2, floating=True)
-    batch_size = check_int("batch_size", batch_size, minimum=1)
-    was = model.training
-    model.eval()
-    out = torch.cat([model(x[i : i + batch_size]) for i in range(0, x.shape[0], batch_size)])
-    model.train(was)
-    return out
-
-
-@torch.no_grad()
-def accuracy(model: nn.Module, x, y) -> float:
-    """Fraction of samples whose largest logit is the label."""
-    x, y = _check_data(model, x, y)
-    return float((predict(model, x).argmax(dim=-1) == y).double().mean())
+def _penalty(model: nn.Module):
+    """The model's own loss term (:meth:`IsotropicMLP.penalty`, the psi decay), or ``None`` if it has none."""
+    return getattr(model, "penalty", None)
 
 
 def function_change(before, after, labels=None) -> dict[str, float]:
@@ -152,7 +70,8 @@ def function_change(before, after, labels=None) -> dict[str, float]:
     * ``kl``: mean ``KL(softmax z || softmax z')`` in nats;
     * ``argmax_agreement``: fraction of samples whose predicted class is unchanged;
     * with ``labels``: ``accuracy_before``, ``accuracy_after`` and
-      ``delta_accuracy`` (in percentage points).
+      ``delta_accuracy`` (in percentage points), by the rule of
+      :func:`isodl.core.train.correct` (a sample with a non-finite logit is wrong).
 
     Computed in float64.
     """
@@ -178,8 +97,8 @@ def function_change(before, after, labels=None) -> dict[str, float]:
         labels = check_tensor("labels", labels, ndim=1)
         if labels.shape[0] != before.shape[0]:
             raise ValueError(f"labels must have one entry per sample ({before.shape[0]}), got {labels.shape[0]}")
-        a0 = float((before.argmax(-1) == labels).double().mean())
-        a1 = float((after.argmax(-1) == labels).double().mean())
+        a0 = float(correct(before, labels).double().mean())
+        a1 = float(correct(after, labels).double().mean())
         out.update(accuracy_before=a0, accuracy_after=a1, delta_accuracy=100.0 * (a1 - a0))
     return out
 
@@ -213,14 +132,20 @@ def fit_classifier(
     """Train a classifier with AdamW (the paper's defaults) and record test accuracy every epoch.
 
     ``data`` is an :class:`isodl.core.data.Dataset` or a tuple ``(x_train,
-    y_train, x_test, y_test)``; inputs are cast to the model's dtype. The
-    mini-batch order is drawn from ``seed``, so two models trained with the
-    same seed see the same batches (paired comparisons, notebook 05).
-    ``after_epoch(epoch, model, optimizer)`` runs after each epoch's
-    evaluation and may change the model's topology with that optimiser
-    (notebook 07). Returns ``{"epoch", "train_loss", "test_accuracy",
+    y_train, x_test, y_test)``; inputs are cast to the model's dtype. Each
+    epoch is one :func:`isodl.core.train.train_epoch` with the model's
+    ``penalty`` (the psi decay) added to the loss. The mini-batch order is
+    drawn from ``seed``, so two models trained with the same seed see the same
+    batches (paired comparisons, notebook 05). ``after_epoch(epoch, model,
+    optimizer)`` runs after each epoch's evaluation and may change the model's
+    topology with that optimiser (notebook 07).
+
+    Returns ``{"epoch", "train_loss", "test_accuracy", "diverged",
     "optimizer"}``: epoch 0 is the untrained model (its train loss is
-    ``nan``).
+    ``nan``); ``train_loss`` is each epoch's mean training loss (penalty
+    included). ``diverged`` is ``None``, or the
+    :class:`~isodl.core.train.Divergence` at which training stopped: the lists
+    then end with the last completed epoch.
     """
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
@@ -234,12 +159,22 @@ def fit_classifier(
         optimizer = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
     elif not isinstance(optimizer, torch.optim.Optimizer):
         raise TypeError(f"optimizer must be a torch.optim.Optimizer or None, got {type(optimizer).__name__}")
+    if after_epoch is not None and not callable(after_epoch):
+        raise TypeError(
+            f"after_epoch must be callable as after_epoch(epoch, model, optimizer) or None, got {after_epoch!r}"
+        )
     gen = torch.Generator().manual_seed(seed)
     history = {"epoch": [0], "train_loss": [float("nan")], "test_accuracy": [accuracy(model, x_te, y_te)]}
+    history["diverged"] = None
     for epoch in range(1, epochs + 1):
-        loss = train_epoch(model, optimizer, x_tr, y_tr, batch_size=batch_size, generator=gen)
+        steps = train_epoch(
+            model, optimizer, x_tr, y_tr, batch_size=batch_size, generator=gen, penalty=_penalty(model), epoch=epoch
+        )
+        if steps.diverged is not None:
+            history["diverged"] = steps.diverged
+            break
         history["epoch"].append(epoch)
-        history["train_loss"].append(loss)
+        history["train_loss"].append(steps.mean_loss)
         history["test_accuracy"].append(accuracy(model, x_te, y_te))
         if after_epoch is not None:
             after_epoch(epoch, model, optimizer)
@@ -280,16 +215,26 @@ def run_width_schedule(
     widths (a sequence) to use in epoch ``e``. At the start of each epoch the
     layers are resized to the schedule, last hidden layer first (so no psi
     entry created by an earlier layer's removal feeds a neuron removed later),
-    with the AdamW state carried. Returns per-epoch ``test_accuracy`` (after
-    the epoch), ``widths``, and for each epoch with a resize the accuracy
-    just before and just after it (``resize_epoch``, ``acc_before``, ``acc_after``).
+    with the AdamW state carried; then one :func:`isodl.core.train.train_epoch`
+    (psi penalty included) runs. Returns per-epoch ``test_accuracy`` (after
+    the epoch), ``widths``, for each epoch with a resize the accuracy just
+    before and just after it (``resize_epoch``, ``acc_before``,
+    ``acc_after``), the final ``model`` and ``diverged``: ``None``, or the
+    :class:`~isodl.core.train.Divergence` at which the schedule stopped (its
+    ``epoch`` is ``e + 1`` for ``schedule[e]``; the per-epoch lists end with
+    the last completed epoch).
     """
     seed = check_int("seed", seed, minimum=0)
+    lr = check_float("lr", lr, minimum=0.0, strict_minimum=True)
+    weight_decay = check_float("weight_decay", weight_decay, minimum=0.0)
+    batch_size = check_int("batch_size", batch_size, minimum=1)
+    if isinstance(schedule, (str, bytes)) or not isinstance(schedule, Sequence):
+        raise TypeError(f"schedule must be a sequence of hidden widths, one entry per epoch, got {schedule!r}")
     gen = torch.Generator().manual_seed(seed)
     model = IsotropicMLP(widths, dtype=dtype, generator=gen)
     x_tr, y_tr, x_te, y_te = _dataset_parts(data, model.dtype)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
-    out = {"test_accuracy": [], "widths": [], "resize_epoch": [], "acc_before": [], "acc_after": []}
+    out = {"test_accuracy": [], "widths": [], "resize_epoch": [], "acc_before": [], "acc_after": [], "diverged": None}
     for epoch, target in enumerate(schedule):
         targets = [target] * model.n_hidden if isinstance(target, (int, np.integer)) else list(target)
         if len(targets) != model.n_hidden:
@@ -301,7 +246,12 @@ def run_width_schedule(
             out["resize_epoch"].append(epoch)
             out["acc_before"].append(before)
             out["acc_after"].append(accuracy(model, x_te, y_te))
-        train_epoch(model, opt, x_tr, y_tr, batch_size=batch_size, generator=gen)
+        steps = train_epoch(
+            model, opt, x_tr, y_tr, batch_size=batch_size, generator=gen, penalty=model.penalty, epoch=epoch + 1
+        )
+        if steps.diverged is not None:
+            out["diverged"] = steps.diverged
+            break
         out["test_accuracy"].append(accuracy(model, x_te, y_te))
         out["widths"].append(model.widths)
     out["model"] = model
@@ -345,12 +295,18 @@ def run_task_schedule(
     on the active tasks' test logits), ``attach_change`` (largest relative
     change of continuing tasks' logits caused by attaching or detaching
     tasks), ``strengths`` (neuron strengths per hidden layer) and ``psi_norm``;
-    plus the final ``model``.
+    plus the final ``model`` and ``diverged``: ``None``, or the
+    :class:`~isodl.core.train.Divergence` at which the schedule stopped (its
+    ``epoch`` is ``e + 1`` for ``schedule[e]``; the per-epoch lists end with
+    the last completed epoch).
     """
     if isinstance(tasks, (str, bytes)) or not isinstance(tasks, Sequence) or not tasks:
         raise TypeError("tasks must be a non-empty sequence of data sets")
     adapt = check_bool("adapt", adapt)
     seed = check_int("seed", seed, minimum=0)
+    lr = check_float("lr", lr, minimum=0.0, strict_minimum=True)
+    weight_decay = check_float("weight_decay", weight_decay, minimum=0.0)
+    batch_size = check_int("batch_size", batch_size, minimum=1)
     dtype = check_dtype(dtype)
     parts = [_dataset_parts(t, dtype) for t in tasks]
     n_classes = {int(max(int(p[1].max()), int(p[3].max()))) + 1 for p in parts}
@@ -390,9 +346,8 @@ def run_task_schedule(
 
     def task_accuracy(t):
         x, y = embed(t, 2)
-        return float(
-            (predict(model, x).view(-1, len(attached), c).argmax(-1)[:, attached.index(t)] == y % c).double().mean()
-        )
+        head = predict(model, x).view(-1, len(attached), c)[:, attached.index(t)]
+        return float(correct(head, y % c).double().mean())
 
     def loss_fn(logits, y):
         heads = logits.view(logits.shape[0], -1, c)[torch.arange(y.shape[0]), y // c]
@@ -414,7 +369,8 @@ def run_task_schedule(
         )
     }
     rec["initial_widths"] = model.widths
-    for active in sched:
+    rec["diverged"] = None
+    for epoch, active in enumerate(sched, start=1):
         continuing = [t for t in attached if t in active]
         before = head_logits(continuing) if continuing else None
         for t in [t for t in attached if t not in active]:
@@ -427,11 +383,23 @@ def run_task_schedule(
             model.add_inputs(dims[t], optimizer=opt)
             model.add_outputs(c, optimizer=opt)
             attached.append(t)
-        rec["attach_change"].append(
-            function_change(before, head_logits(continuing))["max_relative"] if continuing else 0.0
-        )
+        attach_change = function_change(before, head_logits(continuing))["max_relative"] if continuing else 0.0
         xs, ys = zip(*(embed(t, 0) for t in active))
-        train_epoch(model, opt, torch.cat(xs), torch.cat(ys), batch_size=batch_size, generator=gen, loss_fn=loss_fn)
+        steps = train_epoch(
+            model,
+            opt,
+            torch.cat(xs),
+            torch.cat(ys),
+            batch_size=batch_size,
+            generator=gen,
+            loss_fn=loss_fn,
+            penalty=model.penalty,
+            epoch=epoch,
+        )
+        if steps.diverged is not None:
+            rec["diverged"] = steps.diverged
+            break
+        rec["attach_change"].append(attach_change)
         before = head_logits(active)
         rec["acc_before"].append(float(np.mean([task_accuracy(t) for t in active])))
         changes = model.auto_adapt(threshold, buffer, optimizer=opt, generator=gen) if adapt else {}

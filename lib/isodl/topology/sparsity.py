@@ -1,46 +1,23 @@
-"""Notebook 08: exact non-zero counts after diagonalising alternating layers.
+"""Notebooks 06, 08: exact non-zero counts after diagonalising alternating layers, and how far a matrix is from diagonal.
 
-Isotropic MLPs whose topology can change while the function stays put (notebooks 05-08).
+Fully diagonalising a hidden-to-hidden matrix of an
+:class:`isodl.topology.network.IsotropicMLP`
+(:meth:`~isodl.topology.network.IsotropicMLP.full_diagonalise`) leaves only its
+diagonal, and the layers ``1, 3, 5, ...`` (:func:`alternating_layers`) can be
+diagonalised together. Notebook 08 counts what that saves, exactly:
 
-The network (notebook 05) has weight matrices ``W_0 ... W_(L-1)`` for widths
-``[w_0, ..., w_L]``; hidden layer ``k`` (``k = 0 ... L-2``) is the isotropic
-output of ``W_k``::
+* :func:`parameter_count` -- the entries of a network with given widths, by kind;
+* :func:`expected_nonzero_reduction` -- the exact drop in the number of non-zero
+  weights when given layers are fully diagonalised;
+* :func:`sparsity_limit` -- the fraction of hidden-to-hidden weights left when
+  every other one of ``M`` matrices is diagonalised;
+* :func:`count_nonzero` -- the entries of a model with ``|value| > tol``, by kind
+  (``tol=0`` for the exact claim; the paper's Experiment 5 uses ``1e-4``).
 
-    z_0 = W_0 x + b_0
-    z_k = W_k h_(k-1) + b_k + g_(k-1) psi_(k-1)             (k >= 1)
-    h_k = g_k z_k,   g_k = tanh(rho_k) / rho_k,   rho_k = sqrt(|z_k|^2 + o_k)
-    logits = W_(L-1) h_(L-2) + b_(L-1) + g_(L-2) psi_(L-2)
+Notebook 06 shows a layer becoming diagonal with :func:`offdiagonal_fraction`
+(``|off-diagonal part|_F / |matrix|_F``).
 
-* ``o_k >= 0`` is the *intrinsic length* of hidden layer ``k``. It enters as a
-  squared length (``sqrt(o_k)`` is the length), as in the author's reference
-  code: the course's decision 1.
-* ``psi_k`` lives in the pre-activation space of the next layer (of the logits
-  for ``k = L-2``) and is scaled by layer ``k``'s scalar gain ``g_k``: the
-  output-side twin of ``o`` (decision 2).
-
-Every method that takes a ``layer`` argument means that hidden-layer index
-``k``: ``left_partial_diagonalise(k)`` rotates the neurons of hidden layer
-``k`` (the rows of ``W_k``), ``full_diagonalise(k)`` makes the hidden-to-hidden
-matrix ``W_k`` diagonal (``1 <= k <= L-2``), ``neurogenesis(k)`` and
-``neurodegeneration(k)`` add and remove neurons of hidden layer ``k``.
-
-Structural operations (notebooks 06 and 07) accept ``optimizer=``: an SGD,
-Adam or AdamW optimiser holding the model's parameters. First moments (SGD
-momentum, Adam ``exp_avg``) are transformed exactly like the parameters,
-second moments (``exp_avg_sq``, ``max_exp_avg_sq``) by the elementwise squared
-rotation (which keeps the diagonal of the rotated second-moment matrix), new
-entries get zero moments and the step count is kept, so training simply goes
-on. Parameters keep their identity (their data is replaced), so the optimiser's
-parameter groups need no editing. Other optimisers are rejected with a
-``TypeError``.
-
-Counting (notebook 08): :func:`count_nonzero`, :func:`parameter_count`,
-:func:`expected_nonzero_reduction`, :func:`alternating_layers` and
-:func:`sparsity_limit`.
-
-Science: ``shared/science/isotropic_topologies.md`` (G. Bird, *Isotropic
-Activation Functions Enable Deindividuated Neurons and Adaptive Topologies*,
-arXiv 2602.23405).
+Science: ``shared/science/isotropic_topologies.md`` (G. Bird, arXiv 2602.23405).
 """
 
 from __future__ import annotations
@@ -171,7 +148,7 @@ def count_nonzero(model, tol: float = 0.0) -> dict[str, int]:
     if isinstance(model, IsotropicMLP):
         counts["psi"] = nz(model.psis) if model.has_psi else 0
         if model.o_mode != "none":
-            counts["o"] = nz([model._o(k).reshape(1) for k in range(model.n_hidden)])
+            counts["o"] = nz([model.intrinsic_length(k).reshape(1) for k in range(model.n_hidden)])
     counts["total"] = sum(counts.values())
     return counts
 

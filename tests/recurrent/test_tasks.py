@@ -1,0 +1,68 @@
+"""Tests of isodl.recurrent.tasks.train_recall: the recall driver over the core training loop."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from isodl.core.train import Divergence
+from isodl.recurrent.models import TanhRNN
+from isodl.recurrent.tasks import RecallRun, train_recall
+
+SMALL = dict(updates=4, delay=6, hidden_size=5, batch=3, k=2, eval_every=2, test_batch=20)
+
+
+def test_train_recall_exact_methods_agree_and_truncation_never_moves_symbol_weights():
+    net_b, init_b, (steps, acc) = train_recall("bptt", 3, **SMALL)
+    net_f, init_f, _ = train_recall("forward", 3, **SMALL)
+    net_t, init_t, _ = train_recall("tbptt", 3, **SMALL)
+    assert steps == [0, 2, 4] and all(0.0 <= a <= 1.0 for a in acc)
+    for name, p in net_b.named_parameters():
+        assert torch.equal(init_b[name], init_f[name]) and torch.equal(init_b[name], init_t[name])
+        torch.testing.assert_close(p, dict(net_f.named_parameters())[name], rtol=1e-9, atol=1e-12)
+    # the symbol is shown at step 0 only and the loss sits at the last step, more than k steps later:
+    # truncated BPTT never sees how the symbol inputs (all channels but the cue) affect the loss
+    w_t = dict(net_t.named_parameters())["W_xh"]
+    assert torch.equal(w_t[:, :-1], init_t["W_xh"][:, :-1])
+    assert not torch.equal(dict(net_b.named_parameters())["W_xh"][:, :-1], init_b["W_xh"][:, :-1])
+
+
+def test_recall_run_record_and_explicit_generator():
+    state = torch.random.get_rng_state()
+    run = train_recall("bptt", 2, **{**SMALL, "updates": 5})
+    assert torch.equal(state, torch.random.get_rng_state()), "the global random state is not used"
+    assert isinstance(run, RecallRun) and len(run) == 3 and run.diverged is None
+    assert run[0] is run.model and run[1] is run.initial and run[2] == run.curve
+    assert run.curve[0] == [0, 2, 4, 5], "every eval_every updates and at the end"
+    torch.manual_seed(2)  # the generator draws what manual_seed(seed) used to draw
+    reference = TanhRNN(4, 5, 3, dtype=torch.float64)
+    for name, p in reference.named_parameters():
+        assert torch.equal(run.initial[name], p.detach()), name
+    again = train_recall("bptt", 2, **{**SMALL, "updates": 5})
+    assert again.curve == run.curve
+    assert all(torch.equal(a, b) for a, b in zip(again.model.parameters(), run.model.parameters()))
+
+
+def test_train_recall_records_divergence_instead_of_raising():
+    settings = dict(updates=6, delay=4, hidden_size=4, batch=3, eval_every=2, test_batch=10)
+    run = train_recall("bptt", 0, lr=1e30, dtype=torch.float32, **settings)  # Adam steps of 1e30 overflow float32
+    assert isinstance(run.diverged, Divergence) and run.diverged.epoch == 1
+    updates, accuracies = run.curve
+    assert updates[-1] == run.diverged.batch and len(updates) == len(accuracies), "the curve ends where it stopped"
+
+
+@pytest.mark.parametrize(
+    "kwargs, match",
+    [
+        ({"method": "adam"}, "method"),
+        ({"seed": -1}, "seed"),
+        ({"k": 0}, "k"),
+        ({"lr": 0.0}, "lr"),
+        ({"updates": -2}, "updates"),
+        ({"eval_every": 0}, "eval_every"),
+    ],
+)
+def test_train_recall_rejects_bad_arguments(kwargs, match):
+    args = {"method": "bptt", "seed": 0, **kwargs}
+    with pytest.raises((ValueError, TypeError), match=match):
+        train_recall(args.pop("method"), args.pop("seed"), **args)
