@@ -13,9 +13,10 @@ forward and a backward pass (``y.backward(w)`` with a fixed random ``w``) of:
 
 * ``autoencoder``: :func:`isodl.core.activations.isotropic_tanh` against the
   old ``_isotropic_tanh_fast``;
-* ``network``: ``isotropic_tanh_gain(z, o)[:, None] * z`` (the gain the
-  isotropic MLP uses, :func:`isodl.core.activations.isotropic_gain`) against
-  the old ``_gain_fast``, with a trainable ``o = 1e-6`` that receives a gradient;
+* ``network``: ``isotropic_gain(z, "tanh", o=o) * z``
+  (:func:`isodl.core.activations.isotropic_gain`, called exactly so by every
+  hidden layer of :class:`isodl.topology.network.IsotropicMLP`) against the old
+  ``_gain_fast``, with a trainable ``o = 1e-6`` that receives a gradient;
 * ``guarded``: the shared function on a batch holding one row too long for a
   plain sum of squares (length 1e30 in float32, 1e200 in float64), so the
   whole call takes the overflow-safe path; for information, against the same
@@ -23,9 +24,13 @@ forward and a backward pass (``y.backward(w)`` with a fixed random ``w``) of:
 
 The ratio is new / old (below 1: the shared function is faster). Goal: at most
 1.2 at width 512, batch 256, in both dtypes. Timings are medians over
-interleaved repeats, so a busy machine slows both sides of a ratio alike;
+repeats, new and old interleaved, so a busy machine slows both sides of a ratio alike;
 absolute times on a shared machine are not meaningful. One CPU thread by
 default (isodl.core.config.configure_threads; ``ISODL_THREADS`` overrides it).
+On Linux the benchmark first asks glibc (``mallopt``) to keep freed memory
+instead of handing it back to the system: otherwise every call pays a
+hundred or so page faults for its fresh temporaries, which doubles the times
+and makes them jump from run to run (``--no-mallopt`` measures without it).
 The benchmark also prints the largest difference between new and old values
 and gradients (zero or rounding).
 
@@ -37,14 +42,15 @@ and gradients (zero or rounding).
 from __future__ import annotations
 
 import argparse
+import ctypes
 import statistics
+import sys
 import time
 
 import torch
 
-from isodl.core.activations import isotropic_tanh
+from isodl.core.activations import isotropic_gain, isotropic_tanh
 from isodl.core.config import configure_threads
-from isodl.topology.network import isotropic_tanh_gain
 
 DEFAULT_SIZES = ("512x256", "64x32", "2048x1024")
 GOAL_SIZE = (512, 256)
@@ -78,6 +84,18 @@ def old_network_special_case(z: torch.Tensor, o) -> torch.Tensor:
 
 
 # --------------------------------------------------------------------------- timing
+
+
+def keep_freed_memory() -> bool:
+    """Ask glibc to keep freed memory for reuse (no trimming, no mmap below 32 MB); False where not possible."""
+    if not sys.platform.startswith("linux"):
+        return False
+    try:
+        libc = ctypes.CDLL("libc.so.6")
+    except OSError:
+        return False
+    m_trim_threshold, m_mmap_threshold = -1, -3
+    return bool(libc.mallopt(m_mmap_threshold, 1 << 25)) and bool(libc.mallopt(m_trim_threshold, 1 << 30))
 
 
 def _parse_size(text: str) -> tuple[int, int]:
@@ -127,7 +145,7 @@ def bench_size(width: int, batch: int, dtype: torch.dtype, repeats: int) -> list
     cases = {
         "autoencoder": (isotropic_tanh, old_autoencoder_special_case, x, x, [x]),
         "network": (
-            lambda z: isotropic_tanh_gain(z, o).unsqueeze(-1) * z,
+            lambda z: isotropic_gain(z, "tanh", o=o) * z,
             lambda z: old_network_special_case(z, o).unsqueeze(-1) * z,
             x,
             x,
@@ -140,14 +158,16 @@ def bench_size(width: int, batch: int, dtype: torch.dtype, repeats: int) -> list
         if name != "guarded":
             diffs[name] = _max_diff(_value_and_grads(new, x_new, w, leaves), _value_and_grads(old, x_old, w, leaves))
     times = {(name, side): [] for name in cases for side in ("new", "old")}
-    for _ in range(3):  # warm-up
-        for name, (new, old, x_new, x_old, leaves) in cases.items():
+    # One case at a time (new and old interleaved within it): the guarded path allocates several times more
+    # memory, and interleaving it with the others would make them pay for fresh pages it leaves behind.
+    for name, (new, old, x_new, x_old, leaves) in cases.items():
+        for _ in range(3):  # warm-up
             _fwd_bwd(new, x_new, w, leaves)
             _fwd_bwd(old, x_old, w, leaves)
-    for _ in range(repeats):
-        for name, (new, old, x_new, x_old, leaves) in cases.items():  # interleaved
-            times[name, "new"].append(_fwd_bwd(new, x_new, w, leaves))
-            times[name, "old"].append(_fwd_bwd(old, x_old, w, leaves))
+        for i in range(repeats):  # alternate which side runs first, so neither always follows the other
+            sides = (("new", new, x_new), ("old", old, x_old))
+            for side, fn, inp in sides if i % 2 == 0 else sides[::-1]:
+                times[name, side].append(_fwd_bwd(fn, inp, w, leaves))
     rows = []
     for name in cases:
         t_new = statistics.median(times[name, "new"])
@@ -169,7 +189,7 @@ def bench_size(width: int, batch: int, dtype: torch.dtype, repeats: int) -> list
 
 LABELS = {
     "autoencoder": ("isotropic_tanh(x)", "old special case: autoencoder _isotropic_tanh_fast"),
-    "network": ("isotropic_tanh_gain(z, o) * z", "old special case: network _gain_fast(z, o) * z"),
+    "network": ('isotropic_gain(z, "tanh", o=o) * z', "old special case: network _gain_fast(z, o) * z"),
     "guarded": ("isotropic_tanh, guarded path", "old special case: autoencoder (ordinary batch)"),
 }
 
@@ -179,18 +199,21 @@ def main(argv=None) -> list[dict]:
     parser.add_argument(
         "--sizes", nargs="+", type=_parse_size, default=None, help=f"WIDTHxBATCH (default {' '.join(DEFAULT_SIZES)})"
     )
-    parser.add_argument("--repeats", type=int, default=50, help="timed calls per case (median; default 50)")
+    parser.add_argument("--repeats", type=int, default=100, help="timed calls per case (median; default 100)")
     parser.add_argument("--dtypes", nargs="+", choices=("float32", "float64"), default=["float32", "float64"])
+    parser.add_argument("--no-mallopt", action="store_true", help="leave the C allocator's settings alone")
     args = parser.parse_args(argv)
     if args.repeats < 1:
         parser.error("--repeats must be >= 1")
     sizes = args.sizes or [_parse_size(s) for s in DEFAULT_SIZES]
     threads = configure_threads()
+    kept = False if args.no_mallopt else keep_freed_memory()
     start = time.perf_counter()
     print(
-        f"torch {torch.__version__}, {threads} CPU thread(s), forward + backward, {args.repeats} interleaved repeats\n"
+        f"torch {torch.__version__}, {threads} CPU thread(s), forward + backward, {args.repeats} interleaved repeats, "
+        f"freed memory {'kept (mallopt)' if kept else 'returned to the system'}\n"
     )
-    header = f"{'width x batch':>13} {'dtype':<8} {'new (shared)':<31} {'us':>8}   {'old':<52} {'us':>8} {'new/old':>8} {'max |diff|':>11}"
+    header = f"{'width x batch':>13} {'dtype':<8} {'new (shared)':<35} {'us':>8}   {'old':<52} {'us':>8} {'new/old':>8} {'max |diff|':>11}"
     print(header)
     print("-" * len(header))
     rows = []
@@ -200,7 +223,7 @@ def main(argv=None) -> list[dict]:
                 new_label, old_label = LABELS[row["case"]]
                 diff = "" if row["max_diff"] != row["max_diff"] else f"{row['max_diff']:.1e}"
                 print(
-                    f"{f'{width} x {batch}':>13} {row['dtype']:<8} {new_label:<31} {row['new_us']:>8.0f}   "
+                    f"{f'{width} x {batch}':>13} {row['dtype']:<8} {new_label:<35} {row['new_us']:>8.0f}   "
                     f"{old_label:<52} {row['old_us']:>8.0f} {row['ratio']:>8.2f} {diff:>11}"
                 )
                 rows.append(row)

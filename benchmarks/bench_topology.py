@@ -47,8 +47,8 @@ import torch
 import torch.nn.functional as F
 
 from isodl.core.config import configure_threads
+from isodl.core.train import train_epoch
 from isodl.topology.network import ElementwiseTanhMLP, IsotropicMLP
-from isodl.topology.schedules import train_epoch
 
 
 def _step(model, opt, x, y) -> float:
@@ -134,11 +134,11 @@ def ops_vs_epoch_course(repeats: int) -> None:
     model = IsotropicMLP([40, 128, 128, 10], generator=torch.Generator().manual_seed(1))
     opt = torch.optim.AdamW(model.parameters(), lr=1e-3, weight_decay=1e-3)
     gen = torch.Generator().manual_seed(0)
-    train_epoch(model, opt, data.x_train, data.y_train, batch_size=48, generator=gen)  # warm-up
+    train_epoch(model, opt, data.x_train, data.y_train, batch_size=48, generator=gen, penalty=model.penalty)  # warm-up
     epochs, op_samples = [], {"neurogenesis": [], "neurodegeneration": []}
     for _ in range(max(3, repeats // 4)):
         start = time.perf_counter()
-        train_epoch(model, opt, data.x_train, data.y_train, batch_size=48, generator=gen)
+        train_epoch(model, opt, data.x_train, data.y_train, batch_size=48, generator=gen, penalty=model.penalty)
         epochs.append(time.perf_counter() - start)
         for k, v in _time_ops(model, opt, 1, 2).items():
             op_samples[k].append(v)
