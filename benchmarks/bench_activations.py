@@ -1,6 +1,6 @@
 """Speed of the course's one isotropic activation (isodl.core.activations, notebooks 01-08) against the special cases it replaced.
 
-Until this benchmark was written, isotropic tanh existed three times: the
+Until the library was given one implementation, isotropic tanh existed three times: the
 shared, guarded :func:`isodl.core.activations.isotropic_tanh`, and two
 special cases written because the shared one was slow: ``_gain_fast`` in
 ``isodl.topology.network`` (the isotropic MLP's gain, with an intrinsic
@@ -34,7 +34,7 @@ and makes them jump from run to run (``--no-mallopt`` measures without it).
 The benchmark also prints the largest difference between new and old values
 and gradients (zero or rounding).
 
-    python benchmarks/bench_activations.py                  # about half a minute on 2 cores
+    python benchmarks/bench_activations.py                  # about 15 s on 2 cores
     python benchmarks/bench_activations.py --repeats 20     # quicker, noisier
     python benchmarks/bench_activations.py --sizes 512x256 1024x64
 """

@@ -33,7 +33,9 @@ def test_remove_last_neuron_reference_is_what_neurodegeneration_does(seed):
     """A layer already in left-singular form, whose last neuron has no incoming weights (s = 0)."""
     gen = torch.Generator().manual_seed(seed)
     n, m, p = 4, 6, 3
-    model = network.IsotropicMLP([m, n, p], intrinsic_length="constant", psi="trainable", dtype=torch.float64, o_init=0.3)
+    model = network.IsotropicMLP(
+        [m, n, p], intrinsic_length="constant", psi="trainable", dtype=torch.float64, o_init=0.3
+    )
     s = torch.tensor([3.0, 2.0, 1.0, 0.0], dtype=torch.float64)
     v = _orthogonal(m, gen)[:n]
     w_in = s[:, None] * v  # rows orthogonal, norms decreasing, the last one zero
@@ -65,4 +67,6 @@ def test_iso_length_and_diagonal_savings_references_call_the_library():
     )
     from isodl.topology import sparsity
 
-    assert checks._diagonal_savings_reference([8, 6, 6, 3], [1]) == sparsity.expected_nonzero_reduction([8, 6, 6, 3], [1])
+    assert checks._diagonal_savings_reference([8, 6, 6, 3], [1]) == sparsity.expected_nonzero_reduction(
+        [8, 6, 6, 3], [1]
+    )

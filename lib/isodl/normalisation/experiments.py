@@ -391,7 +391,9 @@ def train_run(
     the current setting, e.g. for a GPU or a large model.
     """
     if not isinstance(split, Split):
-        raise TypeError(f"split must be a normcompare.Split (from split_data), got {type(split).__name__}")
+        raise TypeError(
+            f"split must be an isodl.normalisation.experiments.Split (from split_data), got {type(split).__name__}"
+        )
     seed = check_int("seed", seed, minimum=0)
     widths = (
         [split.x_train.shape[1], 128, 128, 128, int(split.y_train.max()) + 1]

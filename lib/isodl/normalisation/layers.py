@@ -55,6 +55,7 @@ __all__ = [
     "AffineLike",
     "PatchNorm2d",
     "SingleHeadAttention",
+    "as_pair",
 ]
 
 INITS = ("normal", "linear")

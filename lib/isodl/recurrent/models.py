@@ -57,9 +57,9 @@ from torch import nn
 
 from isodl.core.validate import check_choice, check_float, check_generator, check_int, check_tensor
 
-__all__ = ["IGNORE_INDEX", "LossFn", "StepJacobians", "RecurrentModel", "TanhRNN", "CoupledTanhRNN"]
+__all__ = ["IGNORE_INDEX", "LossFn", "StepJacobians", "RecurrentModel", "TanhRNN", "CoupledTanhRNN", "check_inputs"]
 
-#: Target value meaning "no loss at this step" in :func:`recall_task`.
+#: Target value meaning "no loss at this step" in :func:`isodl.recurrent.tasks.recall_task`.
 IGNORE_INDEX = -100
 
 LossFn = Callable[[torch.Tensor, torch.Tensor], torch.Tensor]

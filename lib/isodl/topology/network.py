@@ -56,7 +56,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from isodl.core import activations as _functions
+from isodl.core import activations
 from isodl.core.validate import (
     check_bool,
     check_choice,
@@ -76,6 +76,9 @@ __all__ = [
     "isotropic_tanh_eigenvalues",
     "ElementwiseTanhMLP",
     "IsotropicMLP",
+    "OrthogonalMLP",
+    "check_layer_models",
+    "check_network_widths",
 ]
 
 #: How the intrinsic length ``o`` of each hidden layer is held.
@@ -114,7 +117,7 @@ def isotropic_tanh_gain(z: torch.Tensor, o=0.0) -> torch.Tensor:
     without the kept dimension; notebook 05 derives it for the network, and
     :class:`IsotropicMLP` computes every layer's gain with it.
     """
-    return _functions.isotropic_gain(z, "tanh", o=o, dim=-1).squeeze(-1)
+    return activations.isotropic_gain(z, "tanh", o=o, dim=-1).squeeze(-1)
 
 
 def isotropic_tanh_eigenvalues(radius, o=0.0) -> tuple[torch.Tensor, torch.Tensor]:
@@ -399,7 +402,7 @@ class IsotropicMLP(OrthogonalMLP):
     # ---- forward
     def _layer_gain(self, z: torch.Tensor, k: int) -> torch.Tensor:
         """``g_k`` of pre-activations ``z`` ``[batch, w]`` as ``[batch, 1]``: :func:`isotropic_tanh_gain`, kept dimension."""
-        return _functions.isotropic_gain(z, "tanh", o=self._o(k), dim=-1)
+        return activations.isotropic_gain(z, "tanh", o=self._o(k), dim=-1)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         h = self._check_input(x)
@@ -435,7 +438,7 @@ class IsotropicMLP(OrthogonalMLP):
     def penalty(self) -> torch.Tensor:
         """The psi decay term ``psi_decay * sum_k |psi_k|^2`` (zero unless psi='trainable+decay').
 
-        :func:`train_epoch` adds it to the loss.
+        the training drivers pass it to :func:`isodl.core.train.train_epoch` as ``penalty``; it is added to the loss.
         """
         if self.psi_mode != "trainable+decay" or self.psi_decay == 0.0:
             return self.weights[0].new_zeros(())
@@ -586,7 +589,7 @@ class IsotropicMLP(OrthogonalMLP):
     def diagonalise_alternating(self, *, optimizer=None) -> list[int]:
         """Fully diagonalise the hidden-to-hidden layers 1, 3, 5, ... (never two adjacent ones).
 
-        Returns the layers diagonalised (see :func:`alternating_layers`).
+        Returns the layers diagonalised (see :func:`isodl.topology.sparsity.alternating_layers`).
         """
         optimizer = _check_optimizer(optimizer, self)
         from isodl.topology.sparsity import alternating_layers
