@@ -313,3 +313,47 @@ def test_checks_registry():
         assert name in every, name
     with pytest.raises(ValueError, match="check_"):
         exercises.register_check(lambda fn: None)
+
+
+def test_define_check_builds_registers_and_repeats_its_trials():
+    calls = []
+
+    def make_inputs(gen, trial):  # two parameters: the trial number is passed too
+        calls.append(trial)
+        return (torch.randn(3, generator=gen) * (trial + 1),)
+
+    try:
+        check_triple = exercises.define_check(
+            "triple", lambda v: 3 * v, make_inputs, n_trials=3, label="triple (x3)", doc="Check triple."
+        )
+        assert check_triple.__name__ == "check_triple" and check_triple.__doc__ == "Check triple."
+        assert CHECKS["triple"] is check_triple
+        first = check_triple(lambda v: 3 * v, verbose=False)
+        assert first and "triple (x3)" in first.message
+        assert calls == [0, 1, 2]
+        calls.clear()
+        assert check_triple(lambda v: 3 * v, verbose=False) and calls == [0, 1, 2]  # every call sees the same trials
+        assert not check_triple(lambda v: 2 * v, verbose=False)
+    finally:
+        CHECKS.pop("triple", None)
+    with pytest.raises(ValueError, match="identifier"):
+        exercises.define_check("not a name", lambda v: v, lambda g: (1,))
+    with pytest.raises(TypeError, match="rtol, atol and hints"):
+        exercises.define_check("extra", lambda v: v, lambda g: (1,), colour="red")
+
+
+def test_exercise_check_decorator_takes_name_trials_and_doc_from_the_stub():
+    try:
+
+        @exercises.exercise_check(lambda v: v + 1, lambda g: (torch.randn(2, generator=g),))
+        def check_increment(fn, *, n_trials: int = 4, seed: int = 0, verbose: bool = True):
+            """Check increment."""
+
+        assert CHECKS["increment"] is check_increment and check_increment.__doc__ == "Check increment."
+        result = check_increment(lambda v: v + 1, verbose=False)
+        assert result and result.trials == 4
+        assert not check_increment(lambda v: v, verbose=False)
+    finally:
+        CHECKS.pop("increment", None)
+    with pytest.raises(ValueError, match="check_"):
+        exercises.exercise_check(lambda v: v, lambda g: (1,))(lambda fn: None)

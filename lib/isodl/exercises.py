@@ -38,6 +38,7 @@ from __future__ import annotations
 import cmath
 import copy
 import numbers
+import sys
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -55,6 +56,8 @@ __all__ = [
     "matches",
     "CHECKS",
     "register_check",
+    "define_check",
+    "exercise_check",
     "CHECK_MODULES",
     "all_checks",
 ]
@@ -297,6 +300,16 @@ def _first_hint(hints, got, expected, inputs) -> str | None:
 # --------------------------------------------------------------------------- the comparison
 
 
+def _positional_count(fn) -> int:
+    import inspect
+
+    try:
+        params = inspect.signature(fn).parameters.values()
+    except (TypeError, ValueError):
+        return 1
+    return sum(p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD) for p in params)
+
+
 def compare_functions(
     candidate,
     reference,
@@ -321,7 +334,10 @@ def compare_functions(
     make_inputs : callable
         ``make_inputs(gen)`` draws one trial's arguments with the
         ``torch.Generator`` ``gen`` (seeded with ``seed``) and returns them as a
-        tuple (any other value is passed as the single argument). Each function
+        tuple (any other value is passed as the single argument). A
+        ``make_inputs(gen, trial)`` with two parameters also gets the trial
+        number (0, 1, ...), for inputs that differ between trials (for
+        example zero rows in every second trial). Each function
         gets its own fresh copy, so editing the inputs in place cannot cheat.
     name : str
         The exercise's name, used in the printed line.
@@ -362,12 +378,13 @@ def compare_functions(
     hint_list = _validate_hints(hints)
     verbose = check_bool("verbose", verbose)
 
+    takes_trial = _positional_count(make_inputs) >= 2
     gen = torch.Generator().manual_seed(seed)
     message = None
     trials = 0
     for trial in range(n_trials):
         trials = trial + 1
-        inputs = make_inputs(gen)
+        inputs = make_inputs(gen, trial) if takes_trial else make_inputs(gen)
         if not isinstance(inputs, tuple):
             inputs = (inputs,)
         expected = reference(*_clone(inputs))
@@ -439,6 +456,86 @@ def register_check(fn: Callable[..., CheckResult]) -> Callable[..., CheckResult]
         raise ValueError(f"a check function must be named check_<name>, got {fname!r}")
     CHECKS[fname[len("check_") :]] = fn
     return fn
+
+
+def define_check(
+    name: str,
+    reference: Callable,
+    make_inputs: Callable,
+    *,
+    label: str | None = None,
+    n_trials: int = 6,
+    doc: str = "",
+    **compare: object,
+) -> Callable[..., CheckResult]:
+    """Build and register ``check_<name>(fn, *, n_trials=..., seed=0, verbose=True)``.
+
+    The check calls :func:`compare_functions` with ``reference``,
+    ``make_inputs`` and the other keyword arguments (``rtol``, ``atol``,
+    ``hints``); ``n_trials`` is its default number of random inputs and ``doc``
+    its docstring. ``label`` is the name printed in PASS/FAIL lines (default ``name``). Every exercise check of the course is made this way::
+
+        check_unit_rows = define_check("unit_rows", ops.unit_rows, make_inputs, hints=UNIT_ROWS_HINTS, doc="...")
+    """
+    if not isinstance(name, str) or not name.isidentifier():
+        raise ValueError(f"name must be an identifier such as 'unit_rows', got {name!r}")
+    if not callable(reference) or not callable(make_inputs):
+        raise TypeError("reference and make_inputs must be callables")
+    n_trials = check_int("n_trials", n_trials, minimum=1)
+    label = name if label is None else label
+    unknown = set(compare) - {"rtol", "atol", "hints"}
+    if unknown:
+        raise TypeError(f"define_check passes only rtol, atol and hints on to compare_functions, got {sorted(unknown)}")
+    default_trials = n_trials
+
+    def check(fn, *, n_trials: int = default_trials, seed: int = 0, verbose: bool = True) -> CheckResult:
+        return compare_functions(
+            fn, reference, make_inputs, name=label, n_trials=n_trials, seed=seed, verbose=verbose, **compare
+        )
+
+    check.__name__ = check.__qualname__ = f"check_{name}"
+    check.__module__ = sys._getframe(1).f_globals.get("__name__", __name__)
+    check.__doc__ = doc
+    return register_check(check)
+
+
+def exercise_check(
+    reference: Callable,
+    make_inputs: Callable,
+    *,
+    label: str | None = None,
+    **compare: object,
+) -> Callable[[Callable], Callable[..., CheckResult]]:
+    """Decorator form of :func:`define_check`, the way the course's parts write their checks::
+
+        @exercise_check(ops.unit_rows, _unit_rows_inputs, hints=UNIT_ROWS_HINTS)
+        def check_unit_rows(fn, *, n_trials: int = 6, seed: int = 0, verbose: bool = True) -> CheckResult:
+            \"\"\"Check the notebook-00 exercise ``unit_rows(x)``.\"\"\"
+
+    The decorated function is never run: it gives the check its name
+    (``check_<name>``), its default ``n_trials`` and its docstring.
+    """
+
+    def wrap(stub: Callable) -> Callable[..., CheckResult]:
+        import inspect
+
+        fname = getattr(stub, "__name__", "")
+        if not fname.startswith("check_"):
+            raise ValueError(f"a check function must be named check_<name>, got {fname!r}")
+        trials = inspect.signature(stub).parameters.get("n_trials")
+        check = define_check(
+            fname[len("check_") :],
+            reference,
+            make_inputs,
+            label=label,
+            n_trials=6 if trials is None else trials.default,
+            doc=stub.__doc__ or "",
+            **compare,
+        )
+        check.__module__ = stub.__module__
+        return check
+
+    return wrap
 
 
 #: The modules that hold the course's exercise checks, in course order.

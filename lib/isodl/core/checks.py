@@ -19,7 +19,7 @@ from __future__ import annotations
 import torch
 
 from isodl.core import ops
-from isodl.exercises import CheckResult, compare_functions, matches, register_check
+from isodl.exercises import CheckResult, exercise_check, matches
 
 __all__ = ["UNIT_ROWS_HINTS", "check_unit_rows"]
 
@@ -27,24 +27,17 @@ __all__ = ["UNIT_ROWS_HINTS", "check_unit_rows"]
 # --------------------------------------------------------------------------- notebook 00
 
 
-def _unit_rows_inputs():
+def _unit_rows_inputs(gen: torch.Generator, trial: int):
     """Inputs for :func:`check_unit_rows`; odd trials contain zero rows."""
-    calls = [0]
-
-    def make_inputs(gen: torch.Generator):
-        trial = calls[0]
-        calls[0] += 1
-        rows = int(torch.randint(2, 7, (1,), generator=gen))
-        cols = int(torch.randint(2, 6, (1,), generator=gen))
-        magnitudes = 10.0 ** (torch.rand(rows, 1, generator=gen, dtype=torch.float64) * 6 - 3)  # 1e-3 .. 1e3
-        x = torch.randn(rows, cols, generator=gen, dtype=torch.float64) * magnitudes
-        if trial % 2 == 1:
-            n_zero = int(torch.randint(1, rows, (1,), generator=gen))  # at least one non-zero row left
-            zero = torch.randperm(rows, generator=gen)[:n_zero]
-            x[zero] = 0.0
-        return (x,)
-
-    return make_inputs
+    rows = int(torch.randint(2, 7, (1,), generator=gen))
+    cols = int(torch.randint(2, 6, (1,), generator=gen))
+    magnitudes = 10.0 ** (torch.rand(rows, 1, generator=gen, dtype=torch.float64) * 6 - 3)  # 1e-3 .. 1e3
+    x = torch.randn(rows, cols, generator=gen, dtype=torch.float64) * magnitudes
+    if trial % 2 == 1:
+        n_zero = int(torch.randint(1, rows, (1,), generator=gen))  # at least one non-zero row left
+        zero = torch.randperm(rows, generator=gen)[:n_zero]
+        x[zero] = 0.0
+    return (x,)
 
 
 def _zero_rows_not_finite(got, expected, inputs) -> bool:
@@ -79,6 +72,7 @@ UNIT_ROWS_HINTS = (
 )
 
 
+@exercise_check(ops.unit_rows, _unit_rows_inputs, hints=UNIT_ROWS_HINTS)
 def check_unit_rows(fn, *, n_trials: int = 6, seed: int = 0, verbose: bool = True) -> CheckResult:
     """Check the notebook-00 exercise ``unit_rows(x)`` against :func:`isodl.core.ops.unit_rows`.
 
@@ -86,16 +80,3 @@ def check_unit_rows(fn, *, n_trials: int = 6, seed: int = 0, verbose: bool = Tru
     row scaled by a random magnitude between 1e-3 and 1e3; every second trial
     contains one or more all-zero rows, which must stay zero.
     """
-    return compare_functions(
-        fn,
-        ops.unit_rows,
-        _unit_rows_inputs(),
-        name="unit_rows",
-        n_trials=n_trials,
-        seed=seed,
-        hints=UNIT_ROWS_HINTS,
-        verbose=verbose,
-    )
-
-
-register_check(check_unit_rows)

@@ -372,17 +372,12 @@ def _epoch_batches(x, y, order: torch.Tensor, batch_size: int, task: str, drop_s
         yield inputs, (y[idx] if task == "classify" else inputs)
 
 
-def _train_epoch(
-    model, optimizer, x, y, *, task, batch_size, generator, loss_fn, penalty, gradient, max_steps, epoch
-) -> StepRecord:
-    """:func:`train_epoch` without the argument checks (``loss_fn`` already resolved)."""
-    order = torch.randperm(x.shape[0], generator=generator)
-    batches = _epoch_batches(x, y, order, batch_size, task, _has_batchnorm(model))
-    return _optimise(model, optimizer, batches, loss_fn, penalty, gradient, max_steps, epoch, 0)
-
-
 def _check_training(model, optimizer, x, y, task, batch_size, generator, loss_fn, penalty, gradient):
-    """The checks :func:`train_epoch` and :func:`train_steps` share; returns the checked values."""
+    """The checks :func:`train_epoch` and :func:`train_steps` share.
+
+    Returns ``run_epoch(max_steps, epoch)``: one epoch of training on the
+    checked values (``loss_fn`` resolved), returning its :class:`StepRecord`.
+    """
     model = _check_model(model)
     optimizer = _check_optimizer(optimizer)
     task = check_choice("task", task, TASKS)
@@ -392,7 +387,14 @@ def _check_training(model, optimizer, x, y, task, batch_size, generator, loss_fn
     _check_hooks(loss_fn, penalty, gradient)
     if x.shape[0] == 1 and _has_batchnorm(model):
         raise ValueError("a model with BatchNorm needs at least 2 training samples (it normalises over the batch)")
-    return model, optimizer, task, x, y, batch_size, generator, loss_fn or _default_loss(task)
+    loss_fn = loss_fn or _default_loss(task)
+
+    def run_epoch(max_steps: int | None, epoch: int) -> StepRecord:
+        order = torch.randperm(x.shape[0], generator=generator)
+        batches = _epoch_batches(x, y, order, batch_size, task, _has_batchnorm(model))
+        return _optimise(model, optimizer, batches, loss_fn, penalty, gradient, max_steps, epoch, 0)
+
+    return run_epoch
 
 
 def train_epoch(
@@ -425,26 +427,11 @@ def train_epoch(
     out (BatchNorm normalises over the batch). Because the optimiser is yours,
     structural operations can run between epochs (notebooks 06 and 07).
     """
-    model, optimizer, task, x, y, batch_size, generator, loss_fn = _check_training(
-        model, optimizer, x, y, task, batch_size, generator, loss_fn, penalty, gradient
-    )
+    run_epoch = _check_training(model, optimizer, x, y, task, batch_size, generator, loss_fn, penalty, gradient)
     if max_steps is not None:
         max_steps = check_int("max_steps", max_steps, minimum=0)
     epoch = check_int("epoch", epoch, minimum=1)
-    return _train_epoch(
-        model,
-        optimizer,
-        x,
-        y,
-        task=task,
-        batch_size=batch_size,
-        generator=generator,
-        loss_fn=loss_fn,
-        penalty=penalty,
-        gradient=gradient,
-        max_steps=max_steps,
-        epoch=epoch,
-    )
+    return run_epoch(max_steps, epoch)
 
 
 def train_steps(
@@ -469,29 +456,12 @@ def train_steps(
     batch size). Stops early at a divergence. The :class:`StepRecord` covers
     all epochs; a :class:`Divergence` names the epoch it happened in.
     """
-    model, optimizer, task, x, y, batch_size, generator, loss_fn = _check_training(
-        model, optimizer, x, y, task, batch_size, generator, loss_fn, penalty, gradient
-    )
+    run_epoch = _check_training(model, optimizer, x, y, task, batch_size, generator, loss_fn, penalty, gradient)
     steps = check_int("steps", steps, minimum=0)
     record, epoch = StepRecord(), 0
     while record.steps < steps and record.diverged is None:
         epoch += 1
-        record.extend(
-            _train_epoch(
-                model,
-                optimizer,
-                x,
-                y,
-                task=task,
-                batch_size=batch_size,
-                generator=generator,
-                loss_fn=loss_fn,
-                penalty=penalty,
-                gradient=gradient,
-                max_steps=steps - record.steps,
-                epoch=epoch,
-            )
-        )
+        record.extend(run_epoch(steps - record.steps, epoch))
     return record
 
 

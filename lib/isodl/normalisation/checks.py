@@ -23,7 +23,7 @@ from __future__ import annotations
 
 import torch
 
-from isodl.exercises import CheckResult, compare_functions, register_check
+from isodl.exercises import CheckResult, compare_functions, exercise_check, register_check
 
 __all__ = [
     "PREDICTED_STEP_HINTS",
@@ -161,6 +161,7 @@ AFFINE_LIKE_HINTS = (
 )
 
 
+@exercise_check(_affine_like_reference, _affine_like_inputs, rtol=1e-07, atol=1e-10, hints=AFFINE_LIKE_HINTS)
 def check_affine_like(fn, *, n_trials: int = 6, seed: int = 0, verbose: bool = True) -> CheckResult:
     """Check notebook 10's exercise ``affine_like(x, weight, bias)``: ``(x W^T + b) / sqrt(|x|^2 + 1)`` row by row.
 
@@ -168,21 +169,6 @@ def check_affine_like(fn, *, n_trials: int = 6, seed: int = 0, verbose: bool = T
     [out, d], ``bias`` [out]. The reference is the forward map of
     :class:`isodl.normalisation.layers.AffineLike`.
     """
-    return compare_functions(
-        fn,
-        _affine_like_reference,
-        _affine_like_inputs,
-        name="affine_like",
-        n_trials=n_trials,
-        seed=seed,
-        rtol=1e-7,
-        atol=1e-10,
-        hints=AFFINE_LIKE_HINTS,
-        verbose=verbose,
-    )
-
-
-register_check(check_affine_like)
 
 
 def _init_statistics(fn):

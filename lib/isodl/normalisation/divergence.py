@@ -193,6 +193,27 @@ class LocalStep:
     step: OneStep
 
 
+def _probe(layer: nn.Module, x, ndim: int, output: str) -> tuple[torch.Tensor, torch.Tensor]:
+    """Check ``layer`` and the ``ndim``-D input ``x``; return ``x`` and the layer's output on it (no gradient)."""
+    if not isinstance(layer, nn.Module):
+        raise TypeError(f"layer must be a torch.nn.Module, got {type(layer).__name__}")
+    x = check_tensor("x", x, ndim=ndim, floating=True)
+    with torch.no_grad():
+        z = layer(x)
+    if z.ndim != ndim:
+        raise ValueError(f"layer must return a {ndim}-D output {output}, got shape {tuple(z.shape)}")
+    return x, z
+
+
+def _gradient_at(z: torch.Tensor, where: tuple, seed) -> torch.Tensor:
+    """A gradient shaped like ``z``: zero except ``z[where]``, standard normal there (float64 draws from ``seed``)."""
+    seed = check_int("seed", seed, minimum=0)
+    gen = torch.Generator().manual_seed(seed)
+    g = torch.zeros(z.shape, dtype=z.dtype)
+    g[where] = torch.randn(g[where].shape, generator=gen, dtype=torch.float64).to(z.dtype)
+    return g
+
+
 def conv_position_step(layer: nn.Module, x, position, *, lr: float = 0.01, seed: int = 0) -> LocalStep:
     """One SGD step per sample through a 2-D convolution-like ``layer`` with the gradient at one output position.
 
@@ -203,21 +224,12 @@ def conv_position_step(layer: nn.Module, x, position, *, lr: float = 0.01, seed:
     affine-like :class:`~isodl.normalisation.layers.PatchNorm2d` the ratio is 1 and ``leak`` the cosine
     of the augmented patches. Notebook 09.
     """
-    if not isinstance(layer, nn.Module):
-        raise TypeError(f"layer must be a torch.nn.Module, got {type(layer).__name__}")
-    x = check_tensor("x", x, ndim=4, floating=True)
-    with torch.no_grad():
-        z = layer(x)
-    if z.ndim != 4:
-        raise ValueError(f"layer must return a 4-D output [N, C, H, W], got shape {tuple(z.shape)}")
+    x, z = _probe(layer, x, 4, "[N, C, H, W]")
     if not (isinstance(position, (tuple, list)) and len(position) == 2):
         raise TypeError(f"position must be a pair (row, column) of output indices, got {position!r}")
     i = check_int("position[0]", position[0], minimum=0, maximum=z.shape[2] - 1)
     j = check_int("position[1]", position[1], minimum=0, maximum=z.shape[3] - 1)
-    seed = check_int("seed", seed, minimum=0)
-    gen = torch.Generator().manual_seed(seed)
-    g = torch.zeros(z.shape, dtype=z.dtype)
-    g[:, :, i, j] = torch.randn(z.shape[0], z.shape[1], generator=gen, dtype=torch.float64).to(z.dtype)
+    g = _gradient_at(z, (slice(None), slice(None), i, j), seed)
     step = one_step(layer, x, g, lr=lr, batch=False)
     gq = g[:, :, i, j]  # [N, C]
     leak = -torch.einsum("ncpq,nc->npq", step.dz, gq) / (lr * (gq * gq).sum(dim=1)).view(-1, 1, 1)
@@ -233,18 +245,9 @@ def token_step(layer: nn.Module, x, token: int, *, lr: float = 0.01, seed: int =
     the ratio is ``|sum_s A_ts x_s|^2 + 1``. ``leak`` has shape ``[N, T]``.
     Notebook 09.
     """
-    if not isinstance(layer, nn.Module):
-        raise TypeError(f"layer must be a torch.nn.Module, got {type(layer).__name__}")
-    x = check_tensor("x", x, ndim=3, floating=True)
-    with torch.no_grad():
-        z = layer(x)
-    if z.ndim != 3:
-        raise ValueError(f"layer must return a 3-D output [N, T, d_out], got shape {tuple(z.shape)}")
+    x, z = _probe(layer, x, 3, "[N, T, d_out]")
     t = check_int("token", token, minimum=0, maximum=z.shape[1] - 1)
-    seed = check_int("seed", seed, minimum=0)
-    gen = torch.Generator().manual_seed(seed)
-    g = torch.zeros(z.shape, dtype=z.dtype)
-    g[:, t, :] = torch.randn(z.shape[0], z.shape[2], generator=gen, dtype=torch.float64).to(z.dtype)
+    g = _gradient_at(z, (slice(None), t, slice(None)), seed)
     step = one_step(layer, x, g, lr=lr, batch=False)
     gt = g[:, t, :]
     leak = -torch.einsum("nsc,nc->ns", step.dz, gt) / (lr * (gt * gt).sum(dim=1)).view(-1, 1)

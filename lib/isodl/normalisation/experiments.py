@@ -42,7 +42,7 @@ from __future__ import annotations
 import copy
 import math
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 
 import numpy as np
@@ -444,6 +444,13 @@ def _check_seeds(seeds) -> list[int]:
     return [check_int(f"seeds[{i}]", s, minimum=0) for i, s in enumerate(seeds)]
 
 
+def _check_lrs(lrs, seeds) -> tuple[list[str], list[int]]:
+    """Check ``lrs`` (``{method: lr}``) and ``seeds``; return the methods and the seeds."""
+    if not isinstance(lrs, Mapping) or not lrs:
+        raise TypeError(f"lrs must be a non-empty dict {{method: lr}}, got {lrs!r}")
+    return _check_methods(list(lrs)), _check_seeds(seeds)
+
+
 def compare_methods(
     split: Split,
     lr_grid: Mapping[str, Sequence[float]],
@@ -577,10 +584,7 @@ def batch_size_sweep(
     """
     if (steps is None) == (epochs is None):
         raise ValueError("give exactly one of steps (fixed-step protocol) or epochs (fixed-epoch protocol)")
-    if not isinstance(lrs, Mapping) or not lrs:
-        raise TypeError(f"lrs must be a non-empty dict {{method: lr}}, got {lrs!r}")
-    methods = _check_methods(list(lrs))
-    seeds = _check_seeds(seeds)
+    methods, seeds = _check_lrs(lrs, seeds)
     if isinstance(batch_sizes, (str, bytes)) or not isinstance(batch_sizes, Sequence) or not batch_sizes:
         raise TypeError(f"batch_sizes must be a non-empty sequence of ints, got {batch_sizes!r}")
     sizes = [
@@ -702,6 +706,29 @@ def effective_step_ratios(
     return np.concatenate(ratios)
 
 
+def _affine_outputs(model: nn.Module, x: torch.Tensor, measure: Callable) -> list:
+    """``measure(inputs, output)`` of every affine layer (``nn.Linear``, ``AffineLike``) of ``model`` on ``x``, in order.
+
+    One forward pass in evaluation mode; the hooks are removed and the model's
+    mode restored afterwards.
+    """
+    seen = []
+    hooks = [
+        m.register_forward_hook(lambda mod, inp, out: seen.append(measure(inp, out)))
+        for m in model.modules()
+        if isinstance(m, (nn.Linear, AffineLike))
+    ]
+    was = model.training
+    model.eval()
+    try:
+        model(x)
+    finally:
+        for h in hooks:
+            h.remove()
+        model.train(was)
+    return seen
+
+
 @torch.no_grad()
 def activation_spread(model: nn.Module, x) -> list[float]:
     """How much each affine layer's output varies between the samples of ``x``, layer by layer.
@@ -718,21 +745,7 @@ def activation_spread(model: nn.Module, x) -> list[float]:
     x = check_tensor("x", x, ndim=2, floating=True)
     if x.shape[0] < 2:
         raise ValueError(f"x must hold at least 2 samples to measure a spread, got shape {tuple(x.shape)}")
-    seen: list[float] = []
-
-    def record(mod, inp, out):
-        seen.append(float(out.var(dim=0, unbiased=False).mean().sqrt()))
-
-    hooks = [m.register_forward_hook(record) for m in model.modules() if isinstance(m, (nn.Linear, AffineLike))]
-    was = model.training
-    model.eval()
-    try:
-        model(x)
-    finally:
-        for h in hooks:
-            h.remove()
-        model.train(was)
-    return seen
+    return _affine_outputs(model, x, lambda inp, out: float(out.var(dim=0, unbiased=False).mean().sqrt()))
 
 
 @torch.no_grad()
@@ -746,21 +759,7 @@ def affine_inputs(model: nn.Module, x) -> list[torch.Tensor]:
     if not isinstance(model, nn.Module):
         raise TypeError(f"model must be a torch.nn.Module, got {type(model).__name__}")
     x = check_tensor("x", x, ndim=2, floating=True)
-    seen: list[torch.Tensor] = []
-    hooks = [
-        m.register_forward_hook(lambda mod, inp, out: seen.append(inp[0].detach().clone()))
-        for m in model.modules()
-        if isinstance(m, (nn.Linear, AffineLike))
-    ]
-    was = model.training
-    model.eval()
-    try:
-        model(x)
-    finally:
-        for h in hooks:
-            h.remove()
-        model.train(was)
-    return seen
+    return _affine_outputs(model, x, lambda inp, out: inp[0].detach().clone())
 
 
 def scale_ablation(
@@ -780,10 +779,7 @@ def scale_ablation(
     already in ``reuse`` (same method, rate, seed, batch size and steps, e.g.
     from :func:`compare_methods`) are taken from there instead of retrained.
     """
-    if not isinstance(lrs, Mapping) or not lrs:
-        raise TypeError(f"lrs must be a non-empty dict {{method: lr}}, got {lrs!r}")
-    methods = _check_methods(list(lrs))
-    seeds = _check_seeds(seeds)
+    methods, seeds = _check_lrs(lrs, seeds)
     if isinstance(scales, (str, bytes)) or not isinstance(scales, Sequence) or not scales:
         raise TypeError(f"scales must be a non-empty sequence of positive numbers, got {scales!r}")
     scales = [check_float(f"scales[{i}]", c, minimum=0.0, strict_minimum=True) for i, c in enumerate(scales)]

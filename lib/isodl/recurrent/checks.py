@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import torch
 
-from isodl.exercises import CheckResult, compare_functions, register_check
+from isodl.exercises import CheckResult, exercise_check
 
 __all__ = ["SENSITIVITY_STEP_HINTS", "check_sensitivity_step"]
 
@@ -143,6 +143,9 @@ SENSITIVITY_STEP_HINTS = (
 )
 
 
+@exercise_check(
+    _sensitivity_step_reference, _sensitivity_step_inputs, rtol=1e-07, atol=1e-09, hints=SENSITIVITY_STEP_HINTS
+)
 def check_sensitivity_step(fn, *, n_trials: int = 6, seed: int = 0, verbose: bool = True) -> CheckResult:
     """Check the notebook-11 exercise ``sensitivity_step(S_prev, h_prev, x, W_xh, W_hh, b_h)``.
 
@@ -152,18 +155,3 @@ def check_sensitivity_step(fn, *, n_trials: int = 6, seed: int = 0, verbose: boo
     :meth:`isodl.recurrent.models.TanhRNN.cell_jacobians`. Inputs are float64 with state
     size 2 to 5, input size 1 to 3 and a random (non-zero) ``S_prev``.
     """
-    return compare_functions(
-        fn,
-        _sensitivity_step_reference,
-        _sensitivity_step_inputs,
-        name="sensitivity_step",
-        n_trials=n_trials,
-        seed=seed,
-        rtol=1e-7,
-        atol=1e-9,
-        hints=SENSITIVITY_STEP_HINTS,
-        verbose=verbose,
-    )
-
-
-register_check(check_sensitivity_step)

@@ -111,6 +111,18 @@ class RecurrentModel(nn.Module):
             self.register_buffer(self._drift_key(name), torch.zeros_like(p), persistent=False)
         self._has_drift = False
 
+    def _finish_init(self, dtype: torch.dtype | None, drift: dict | None) -> None:
+        """The end of the course models' ``__init__``: cast to ``dtype``, :meth:`_init_drift`, then set ``drift``."""
+        if dtype is not None:
+            self.to(dtype)
+        self._init_drift()
+        if drift is not None:
+            if not isinstance(drift, dict):
+                raise TypeError(
+                    f"drift must be a dict {{parameter name: per-step increment}} or None, got {type(drift).__name__}"
+                )
+            self.set_drift(**drift)
+
     @staticmethod
     def _drift_key(name: str) -> str:
         return "drift_" + name.replace(".", "_")
@@ -328,15 +340,7 @@ class TanhRNN(RecurrentModel):
         self.b_y = _init_uniform(self.output_size, bound=bound, generator=gen)
         self.recurrent_names = ("W_xh", "W_hh", "b_h")
         self.readout_names = ("W_hy", "b_y")
-        if dtype is not None:
-            self.to(dtype)
-        self._init_drift()
-        if drift is not None:
-            if not isinstance(drift, dict):
-                raise TypeError(
-                    f"drift must be a dict {{parameter name: per-step increment}} or None, got {type(drift).__name__}"
-                )
-            self.set_drift(**drift)
+        self._finish_init(dtype, drift)
 
     def cell(self, h_prev, x_t, params):
         return torch.tanh(h_prev @ params["W_hh"].T + x_t @ params["W_xh"].T + params["b_h"])
@@ -409,15 +413,7 @@ class CoupledTanhRNN(RecurrentModel):
         self.b_y = _init_uniform(self.output_size, bound=bb, generator=gen)
         self.recurrent_names = ("W_xa", "W_aa", "W_ab", "b_a", "W_xb", "W_bb", "W_ba", "b_b")
         self.readout_names = ("W_hy", "b_y")
-        if dtype is not None:
-            self.to(dtype)
-        self._init_drift()
-        if drift is not None:
-            if not isinstance(drift, dict):
-                raise TypeError(
-                    f"drift must be a dict {{parameter name: per-step increment}} or None, got {type(drift).__name__}"
-                )
-            self.set_drift(**drift)
+        self._finish_init(dtype, drift)
 
     def _split(self, h):
         return h[..., : self.size_a], h[..., self.size_a :]

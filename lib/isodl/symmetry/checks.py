@@ -25,7 +25,7 @@ import warnings
 
 import torch
 
-from isodl.exercises import CheckResult, compare_functions, matches, register_check
+from isodl.exercises import CheckResult, compare_functions, exercise_check, matches, register_check
 
 __all__ = [
     "ISOTROPIC_TANH_HINTS",
@@ -48,24 +48,17 @@ def _isotropic_tanh_reference(x):
     return activations.isotropic_tanh(x)
 
 
-def _isotropic_tanh_inputs():
+def _isotropic_tanh_inputs(gen: torch.Generator, trial: int):
     """float64 batches [rows, n]; odd trials hold zero rows, every trial some very short and long rows."""
-    calls = [0]
-
-    def make_inputs(gen: torch.Generator):
-        trial = calls[0]
-        calls[0] += 1
-        rows = int(torch.randint(4, 9, (1,), generator=gen))
-        n = int(torch.randint(2, 6, (1,), generator=gen))
-        lengths = 10.0 ** (torch.rand(rows, 1, generator=gen, dtype=torch.float64) * 3 - 1.5)  # 0.03 .. 30
-        x = torch.randn(rows, n, generator=gen, dtype=torch.float64)
-        x = x / torch.linalg.vector_norm(x, dim=1, keepdim=True) * lengths
-        x[0] *= 1e-9  # almost at the origin
-        if trial % 2 == 1:
-            x[int(torch.randint(1, rows, (1,), generator=gen))] = 0.0
-        return (x,)
-
-    return make_inputs
+    rows = int(torch.randint(4, 9, (1,), generator=gen))
+    n = int(torch.randint(2, 6, (1,), generator=gen))
+    lengths = 10.0 ** (torch.rand(rows, 1, generator=gen, dtype=torch.float64) * 3 - 1.5)  # 0.03 .. 30
+    x = torch.randn(rows, n, generator=gen, dtype=torch.float64)
+    x = x / torch.linalg.vector_norm(x, dim=1, keepdim=True) * lengths
+    x[0] *= 1e-9  # almost at the origin
+    if trial % 2 == 1:
+        x[int(torch.randint(1, rows, (1,), generator=gen))] = 0.0
+    return (x,)
 
 
 def _iso_nonfinite_at_zero(got, expected, inputs) -> bool:
@@ -118,7 +111,7 @@ def check_isotropic_tanh(fn, *, n_trials: int = 6, seed: int = 0, verbose: bool 
     result = compare_functions(
         fn,
         _isotropic_tanh_reference,
-        _isotropic_tanh_inputs(),
+        _isotropic_tanh_inputs,
         name="isotropic_tanh",
         n_trials=n_trials,
         seed=seed,
@@ -171,33 +164,26 @@ def _cone_count_reference(activations, probes, epsilon):
     return srm.cone_count(activations, probes, epsilon)
 
 
-def _cone_count_inputs():
+def _cone_count_inputs(gen: torch.Generator, trial: int):
     """Activations with mixed lengths (some exactly on an axis, some zero), axis and random unit probes."""
-    calls = [0]
     epsilons = (0.5, 1.0, 0.0, -0.4, 0.8, -1.0, 0.25)
-
-    def make_inputs(gen: torch.Generator):
-        trial = calls[0]
-        calls[0] += 1
-        n = int(torch.randint(2, 6, (1,), generator=gen))
-        rows = int(torch.randint(8, 20, (1,), generator=gen))
-        scale = 10.0 ** (torch.rand(rows, 1, generator=gen, dtype=torch.float64) * 4 - 2)  # 0.01 .. 100
-        a = torch.randn(rows, n, generator=gen, dtype=torch.float64) * scale
-        a[0] = 0.0
-        a[0, 0] = 3.0  # exactly along the first axis: cos = 1 with the first probe
-        a[1] = 0.0
-        a[1, 1] = 0.5  # exactly orthogonal to the first probe: cos = 0
-        if trial % 2 == 1:
-            a[2] = 0.0  # a zero row
-        n_probes = int(torch.randint(2, 6, (1,), generator=gen))
-        p = torch.randn(n_probes, n, generator=gen, dtype=torch.float64)
-        p = p / torch.linalg.vector_norm(p, dim=1, keepdim=True)
-        p[0] = 0.0
-        p[0, 0] = 1.0
-        eps = epsilons[trial % len(epsilons)]
-        return (a, p, eps)
-
-    return make_inputs
+    n = int(torch.randint(2, 6, (1,), generator=gen))
+    rows = int(torch.randint(8, 20, (1,), generator=gen))
+    scale = 10.0 ** (torch.rand(rows, 1, generator=gen, dtype=torch.float64) * 4 - 2)  # 0.01 .. 100
+    a = torch.randn(rows, n, generator=gen, dtype=torch.float64) * scale
+    a[0] = 0.0
+    a[0, 0] = 3.0  # exactly along the first axis: cos = 1 with the first probe
+    a[1] = 0.0
+    a[1, 1] = 0.5  # exactly orthogonal to the first probe: cos = 0
+    if trial % 2 == 1:
+        a[2] = 0.0  # a zero row
+    n_probes = int(torch.randint(2, 6, (1,), generator=gen))
+    p = torch.randn(n_probes, n, generator=gen, dtype=torch.float64)
+    p = p / torch.linalg.vector_norm(p, dim=1, keepdim=True)
+    p[0] = 0.0
+    p[0, 0] = 1.0
+    eps = epsilons[trial % len(epsilons)]
+    return (a, p, eps)
 
 
 def _cone_strict(got, expected, inputs) -> bool:
@@ -245,6 +231,7 @@ CONE_COUNT_HINTS = (
 )
 
 
+@exercise_check(_cone_count_reference, _cone_count_inputs, hints=CONE_COUNT_HINTS)
 def check_cone_count(fn, *, n_trials: int = 7, seed: int = 0, verbose: bool = True) -> CheckResult:
     """Check the notebook-02 exercise ``cone_count(activations, probes, epsilon)`` against :func:`isodl.symmetry.srm.cone_count`.
 
@@ -252,19 +239,7 @@ def check_cone_count(fn, *, n_trials: int = 7, seed: int = 0, verbose: bool = Tr
     with an activation exactly orthogonal to it (both on the boundary, so ``>=``
     matters), negative epsilon, zero rows and lengths from 0.01 to 100.
     """
-    return compare_functions(
-        fn,
-        _cone_count_reference,
-        _cone_count_inputs(),
-        name="cone_count",
-        n_trials=n_trials,
-        seed=seed,
-        hints=CONE_COUNT_HINTS,
-        verbose=verbose,
-    )
 
-
-register_check(check_cone_count)
 
 # --------------------------------------------------------------------------- notebook 04
 # (reference: isodl.symmetry.pppm.privileged_plane_projection)
@@ -278,26 +253,19 @@ def _plane_points_reference(z, i, j, epsilon):
     return res.points  # one plane, samples in order
 
 
-def _plane_points_inputs():
-    calls = [0]
+def _plane_points_inputs(gen: torch.Generator, trial: int):
     epsilons = (0.8, 0.6, 0.9, 0.0, 0.7)
-
-    def make_inputs(gen: torch.Generator):
-        trial = calls[0]
-        calls[0] += 1
-        n = int(torch.randint(3, 7, (1,), generator=gen))
-        rows = int(torch.randint(20, 40, (1,), generator=gen))
-        scale = 10.0 ** (torch.rand(rows, 1, generator=gen, dtype=torch.float64) * 2 - 1)  # 0.1 .. 10
-        z = torch.randn(rows, n, generator=gen, dtype=torch.float64) * scale
-        i, j = (int(v) for v in torch.randperm(n, generator=gen)[:2])
-        z[0] = 0.0
-        z[0, i], z[0, j] = 3.0, -4.0  # exactly in the plane, radius 5
-        if trial % 2 == 1:
-            z[1] = 0.0  # a zero row: kept only when epsilon <= 0
-        eps = epsilons[trial % len(epsilons)]
-        return (z, i, j, eps)
-
-    return make_inputs
+    n = int(torch.randint(3, 7, (1,), generator=gen))
+    rows = int(torch.randint(20, 40, (1,), generator=gen))
+    scale = 10.0 ** (torch.rand(rows, 1, generator=gen, dtype=torch.float64) * 2 - 1)  # 0.1 .. 10
+    z = torch.randn(rows, n, generator=gen, dtype=torch.float64) * scale
+    i, j = (int(v) for v in torch.randperm(n, generator=gen)[:2])
+    z[0] = 0.0
+    z[0, i], z[0, j] = 3.0, -4.0  # exactly in the plane, radius 5
+    if trial % 2 == 1:
+        z[1] = 0.0  # a zero row: kept only when epsilon <= 0
+    eps = epsilons[trial % len(epsilons)]
+    return (z, i, j, eps)
 
 
 def _pp_normalised(got, expected, inputs) -> bool:
@@ -333,6 +301,7 @@ PLANE_POINTS_HINTS = (
 )
 
 
+@exercise_check(_plane_points_reference, _plane_points_inputs, hints=PLANE_POINTS_HINTS)
 def check_plane_points(fn, *, n_trials: int = 5, seed: int = 0, verbose: bool = True) -> CheckResult:
     """Check the notebook-04 exercise ``plane_points(z, i, j, epsilon)`` against :func:`isodl.symmetry.pppm.privileged_plane_projection`.
 
@@ -340,19 +309,7 @@ def check_plane_points(fn, *, n_trials: int = 5, seed: int = 0, verbose: bool = 
     in-plane fraction ``sqrt(z_i^2 + z_j^2) / |z|`` is at least ``epsilon``, in sample order.
     Trials include a sample exactly in the plane and one on the boundary.
     """
-    return compare_functions(
-        fn,
-        _plane_points_reference,
-        _plane_points_inputs(),
-        name="plane_points",
-        n_trials=n_trials,
-        seed=seed,
-        hints=PLANE_POINTS_HINTS,
-        verbose=verbose,
-    )
 
-
-register_check(check_plane_points)
 
 # --------------------------------------------------------------------------- notebook 03
 # (grandmother directions; reference: isodl.symmetry.representations.class_purity)
@@ -456,6 +413,7 @@ TOP_K_PURITY_HINTS = (
 )
 
 
+@exercise_check(_top_k_purity_reference, _top_k_purity_inputs, hints=TOP_K_PURITY_HINTS)
 def check_top_k_purity(fn, *, n_trials: int = 8, seed: int = 0, verbose: bool = True) -> CheckResult:
     """Check the notebook-03 exercise ``top_k_purity(scores, labels, k)``.
 
@@ -466,16 +424,3 @@ def check_top_k_purity(fn, *, n_trials: int = 8, seed: int = 0, verbose: bool = 
     tie has to be broken; scores favour one class moderately, so taking the
     k smallest scores, k + 1 samples or all samples gives another answer.
     """
-    return compare_functions(
-        fn,
-        _top_k_purity_reference,
-        _top_k_purity_inputs,
-        name="top_k_purity",
-        n_trials=n_trials,
-        seed=seed,
-        hints=TOP_K_PURITY_HINTS,
-        verbose=verbose,
-    )
-
-
-register_check(check_top_k_purity)

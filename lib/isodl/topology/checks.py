@@ -20,7 +20,7 @@ from __future__ import annotations
 
 import torch
 
-from isodl.exercises import CheckResult, compare_functions, matches, register_check
+from isodl.exercises import CheckResult, exercise_check, matches
 
 __all__ = [
     "ISO_LENGTH_HINTS",
@@ -43,28 +43,21 @@ def _iso_length_reference(z, o):
     return network.isotropic_tanh_gain(z, o).unsqueeze(-1) * z
 
 
-def _iso_length_inputs():
+def _iso_length_inputs(gen: torch.Generator, trial: int):
     """float64 batches [rows, n] with lengths 0.03..30; o is 0 in even trials, in (0.05, 3) in odd ones;
     every second even trial holds a zero row."""
-    calls = [0]
-
-    def make_inputs(gen: torch.Generator):
-        trial = calls[0]
-        calls[0] += 1
-        rows = int(torch.randint(4, 8, (1,), generator=gen))
-        n = int(torch.randint(2, 6, (1,), generator=gen))
-        lengths = 10.0 ** (torch.rand(rows, 1, generator=gen, dtype=torch.float64) * 3 - 1.5)
-        z = torch.randn(rows, n, generator=gen, dtype=torch.float64)
-        z = z / torch.linalg.vector_norm(z, dim=1, keepdim=True) * lengths
-        if trial % 2 == 1:
-            o = 0.05 + 2.95 * float(torch.rand((), generator=gen, dtype=torch.float64))
-        else:
-            o = 0.0
-            if trial % 4 == 2:
-                z[int(torch.randint(0, rows, (1,), generator=gen))] = 0.0
-        return (z, o)
-
-    return make_inputs
+    rows = int(torch.randint(4, 8, (1,), generator=gen))
+    n = int(torch.randint(2, 6, (1,), generator=gen))
+    lengths = 10.0 ** (torch.rand(rows, 1, generator=gen, dtype=torch.float64) * 3 - 1.5)
+    z = torch.randn(rows, n, generator=gen, dtype=torch.float64)
+    z = z / torch.linalg.vector_norm(z, dim=1, keepdim=True) * lengths
+    if trial % 2 == 1:
+        o = 0.05 + 2.95 * float(torch.rand((), generator=gen, dtype=torch.float64))
+    else:
+        o = 0.0
+        if trial % 4 == 2:
+            z[int(torch.randint(0, rows, (1,), generator=gen))] = 0.0
+    return (z, o)
 
 
 def _iso_length_ignores_o(got, expected, inputs) -> bool:
@@ -112,6 +105,14 @@ ISO_LENGTH_HINTS = (
 )
 
 
+@exercise_check(
+    _iso_length_reference,
+    _iso_length_inputs,
+    label="isotropic_tanh (with intrinsic length)",
+    rtol=1e-06,
+    atol=1e-09,
+    hints=ISO_LENGTH_HINTS,
+)
 def check_isotropic_tanh_with_length(fn, *, n_trials: int = 8, seed: int = 0, verbose: bool = True) -> CheckResult:
     """Check the notebook-05 exercise ``isotropic_tanh(z, o)`` (rows of ``z``, intrinsic length ``o``).
 
@@ -120,21 +121,6 @@ def check_isotropic_tanh_with_length(fn, *, n_trials: int = 8, seed: int = 0, ve
     lengths 0.03 to 30; ``o = 0`` (sometimes with a zero row, where the
     output must be 0) alternates with ``o`` between 0.05 and 3.
     """
-    return compare_functions(
-        fn,
-        _iso_length_reference,
-        _iso_length_inputs(),
-        name="isotropic_tanh (with intrinsic length)",
-        n_trials=n_trials,
-        seed=seed,
-        rtol=1e-6,
-        atol=1e-9,
-        hints=ISO_LENGTH_HINTS,
-        verbose=verbose,
-    )
-
-
-register_check(check_isotropic_tanh_with_length)
 
 
 def _rotate_neurons_reference(w_in, b, w_out, q):
@@ -180,27 +166,13 @@ ROTATE_NEURONS_HINTS = (
 )
 
 
+@exercise_check(_rotate_neurons_reference, _rotate_neurons_inputs, rtol=1e-10, atol=1e-12, hints=ROTATE_NEURONS_HINTS)
 def check_rotate_neurons(fn, *, n_trials: int = 5, seed: int = 0, verbose: bool = True) -> CheckResult:
     """Check the notebook-06 exercise ``rotate_neurons(w_in, b, w_out, q)`` -> ``(q^T w_in, q^T b, w_out q)``.
 
     The rotation the library applies in :meth:`isodl.topology.network.IsotropicMLP.rotate_layer`
     (psi terms aside), on random float64 shapes and orthogonal ``q``.
     """
-    return compare_functions(
-        fn,
-        _rotate_neurons_reference,
-        _rotate_neurons_inputs,
-        name="rotate_neurons",
-        n_trials=n_trials,
-        seed=seed,
-        rtol=1e-10,
-        atol=1e-12,
-        hints=ROTATE_NEURONS_HINTS,
-        verbose=verbose,
-    )
-
-
-register_check(check_rotate_neurons)
 
 
 def _remove_last_neuron_reference(w_in, b, w_out, psi, o):
@@ -251,27 +223,15 @@ REMOVE_LAST_NEURON_HINTS = (
 )
 
 
+@exercise_check(
+    _remove_last_neuron_reference, _remove_last_neuron_inputs, rtol=1e-10, atol=1e-12, hints=REMOVE_LAST_NEURON_HINTS
+)
 def check_remove_last_neuron(fn, *, n_trials: int = 5, seed: int = 0, verbose: bool = True) -> CheckResult:
     """Check the notebook-07 exercise ``remove_last_neuron(w_in, b, w_out, psi, o)``.
 
     Expected: ``(w_in[:-1], b[:-1], w_out[:, :-1], psi + b[-1] * w_out[:, -1], o + b[-1]**2)``,
     the compensated removal of :meth:`isodl.topology.network.IsotropicMLP.neurodegeneration`.
     """
-    return compare_functions(
-        fn,
-        _remove_last_neuron_reference,
-        _remove_last_neuron_inputs,
-        name="remove_last_neuron",
-        n_trials=n_trials,
-        seed=seed,
-        rtol=1e-10,
-        atol=1e-12,
-        hints=REMOVE_LAST_NEURON_HINTS,
-        verbose=verbose,
-    )
-
-
-register_check(check_remove_last_neuron)
 
 
 def _diagonal_savings_reference(widths, layers):
@@ -280,22 +240,15 @@ def _diagonal_savings_reference(widths, layers):
     return sparsity.expected_nonzero_reduction(list(widths), list(layers))
 
 
-def _diagonal_savings_inputs():
-    calls = [0]
-
-    def make_inputs(gen: torch.Generator):
-        trial = calls[0]
-        calls[0] += 1
-        n_hidden = int(torch.randint(2, 7, (1,), generator=gen))
-        if trial == 0:
-            widths = [int(torch.randint(3, 9, (1,), generator=gen))] + [6] * n_hidden + [3]  # square hidden layers
-        else:
-            widths = [int(v) for v in torch.randint(2, 12, (n_hidden + 2,), generator=gen)]
-        start = 1 + trial % 2 if n_hidden >= 3 else 1
-        layers = list(range(start, n_hidden, 2))
-        return (widths, layers)
-
-    return make_inputs
+def _diagonal_savings_inputs(gen: torch.Generator, trial: int):
+    n_hidden = int(torch.randint(2, 7, (1,), generator=gen))
+    if trial == 0:
+        widths = [int(torch.randint(3, 9, (1,), generator=gen))] + [6] * n_hidden + [3]  # square hidden layers
+    else:
+        widths = [int(v) for v in torch.randint(2, 12, (n_hidden + 2,), generator=gen)]
+    start = 1 + trial % 2 if n_hidden >= 3 else 1
+    layers = list(range(start, n_hidden, 2))
+    return (widths, layers)
 
 
 def _ds_square_only(got, expected, inputs) -> bool:
@@ -326,19 +279,7 @@ DIAGONAL_SAVINGS_HINTS = (
 )
 
 
+@exercise_check(_diagonal_savings_reference, _diagonal_savings_inputs, hints=DIAGONAL_SAVINGS_HINTS)
 def check_diagonal_savings(fn, *, n_trials: int = 6, seed: int = 0, verbose: bool = True) -> CheckResult:
     """Check the notebook-08 exercise ``diagonal_savings(widths, layers)`` against
     :func:`isodl.topology.sparsity.expected_nonzero_reduction` on random widths (square and not)."""
-    return compare_functions(
-        fn,
-        _diagonal_savings_reference,
-        _diagonal_savings_inputs(),
-        name="diagonal_savings",
-        n_trials=n_trials,
-        seed=seed,
-        hints=DIAGONAL_SAVINGS_HINTS,
-        verbose=verbose,
-    )
-
-
-register_check(check_diagonal_savings)

@@ -520,6 +520,14 @@ class IsotropicMLP(OrthogonalMLP):
             self._rotate_rows(self.psis[k - 1], q, optimizer)
         self._rotate_cols(self.weights[k + 1], q, optimizer)
 
+    def _checked_svd(self, layer, optimizer):
+        """Check ``layer`` and ``optimizer``; return ``k, optimizer, u, s, vh`` (the SVD of ``W_k``) and a float64 zero matrix shaped like ``W_k``."""
+        k = self._check_layer(layer)
+        optimizer = _check_optimizer(optimizer, self)
+        u, s, vh = self._svd(k)
+        n_out, n_in = self.weights[k].shape
+        return k, optimizer, u, s, vh, torch.zeros(n_out, n_in, dtype=torch.float64)
+
     @torch.no_grad()
     def left_partial_diagonalise(self, layer: int, *, optimizer=None) -> torch.Tensor:
         """Rotate hidden layer ``layer`` by the left singular vectors of its incoming matrix.
@@ -530,12 +538,8 @@ class IsotropicMLP(OrthogonalMLP):
         function is unchanged; ``W_(k+1)`` stays dense. Valid for every hidden
         layer, and for all of them at once. Returns the singular values.
         """
-        k = self._check_layer(layer)
-        optimizer = _check_optimizer(optimizer, self)
-        u, s, vh = self._svd(k)
-        n_out, n_in = self.weights[k].shape
+        k, optimizer, u, s, vh, sv = self._checked_svd(layer, optimizer)
         r = s.numel()
-        sv = torch.zeros(n_out, n_in, dtype=torch.float64)
         sv[:r] = s.unsqueeze(1) * vh[:r]
         self._rotate(k, u, optimizer, w_value=sv)
         return s
@@ -573,12 +577,8 @@ class IsotropicMLP(OrthogonalMLP):
                 f"full_diagonalise needs a hidden-to-hidden matrix; layer {last} is the output matrix W_{last} "
                 f"(its basis is fixed by the loss): {valid}"
             )
-        k = self._check_layer(layer)
-        optimizer = _check_optimizer(optimizer, self)
-        u, s, vh = self._svd(k)
-        n_out, n_in = self.weights[k].shape
+        k, optimizer, u, s, vh, diag = self._checked_svd(layer, optimizer)
         r = s.numel()
-        diag = torch.zeros(n_out, n_in, dtype=torch.float64)
         diag[torch.arange(r), torch.arange(r)] = s
         self._rotate(k, u, optimizer)  # W_k -> S V^T
         self._rotate(k - 1, vh.T, optimizer)  # W_k -> S V^T V = S
