@@ -46,3 +46,13 @@ def test_every_model_constructor_uses_the_shared_check():
             build([4])
     with pytest.raises(ValueError, match=r"widths needs at least an input size, 1 hidden"):
         network.check_network_widths([4, 2])
+
+
+def test_check_ints_checks_each_argument_by_name():
+    from isodl.core.validate import check_ints
+
+    assert check_ints(minimum=1, a=3, b=np.int64(4)) == (3, 4)
+    with pytest.raises(ValueError, match="b"):
+        check_ints(minimum=1, a=3, b=0)
+    with pytest.raises(TypeError, match="a"):
+        check_ints(minimum=1, a=2.5)

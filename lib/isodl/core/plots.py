@@ -24,6 +24,7 @@ from matplotlib.figure import Figure
 from isodl.core.validate import check_int, check_tensor
 
 __all__ = [
+    "label_axes",
     "COLORS",
     "STYLE",
     "use_style",
@@ -90,6 +91,19 @@ def figure(ncols: int = 1, nrows: int = 1, *, width: float | None = None, height
     return fig, axes.ravel()
 
 
+def label_axes(ax, *, xlabel: str = "", ylabel: str = "", title: str = "", ylim=None, legend: bool = False):
+    """Label one axes in the course's way: axis labels, title, optional y-limits and legend; returns ``ax``."""
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    if title:
+        ax.set_title(title)
+    if ylim is not None:
+        ax.set_ylim(*ylim)
+    if legend:
+        ax.legend()
+    return ax
+
+
 def plot_history(
     history: Mapping[str, Sequence[float]], keys: Sequence[str] | None = None, *, title: str = "Training"
 ) -> Figure:
@@ -122,11 +136,7 @@ def plot_history(
         ax_acc = axes[1]
         for k in acc_keys:
             ax_acc.plot(epochs[: len(data[k])], data[k], label=k.replace("_", " "))
-        ax_acc.set_xlabel("epoch")
-        ax_acc.set_ylabel("accuracy")
-        ax_acc.set_ylim(0, 1.02)
-        ax_acc.set_title("Accuracy")
-        ax_acc.legend()
+        label_axes(ax_acc, xlabel="epoch", ylabel="accuracy", title="Accuracy", ylim=(0, 1.02), legend=True)
     return fig
 
 

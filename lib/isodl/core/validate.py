@@ -18,6 +18,7 @@ import torch
 
 __all__ = [
     "check_int",
+    "check_ints",
     "check_float",
     "check_bool",
     "check_choice",
@@ -41,6 +42,14 @@ def check_int(name: str, value, *, minimum: int | None = None, maximum: int | No
     if maximum is not None and value > maximum:
         raise ValueError(f"{name} must be <= {maximum}, got {value}")
     return value
+
+
+def check_ints(*, minimum: int | None = None, maximum: int | None = None, **values) -> tuple[int, ...]:
+    """:func:`check_int` on several arguments with the same bounds, named by keyword; returns them in order.
+
+    ``hidden_size, T = check_ints(minimum=1, hidden_size=hidden_size, T=T)``.
+    """
+    return tuple(check_int(name, value, minimum=minimum, maximum=maximum) for name, value in values.items())
 
 
 def check_float(

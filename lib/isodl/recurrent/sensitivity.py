@@ -88,7 +88,7 @@ from dataclasses import dataclass
 import torch
 from torch import nn
 
-from isodl.core.validate import check_choice, check_int, check_tensor
+from isodl.core.validate import check_choice, check_int, check_ints, check_tensor
 from isodl.recurrent.models import LossFn, RecurrentModel, TanhRNN, check_inputs
 
 __all__ = [
@@ -581,11 +581,9 @@ def measure_cost(
     steadiest estimate (the convention of ``timeit``).
     """
     method = check_choice("method", method, ("forward", "bptt"))
-    hidden_size = check_int("hidden_size", hidden_size, minimum=1)
-    T = check_int("T", T, minimum=1)
-    repeats = check_int("repeats", repeats, minimum=1)
-    input_size = check_int("input_size", input_size, minimum=1)
-    output_size = check_int("output_size", output_size, minimum=1)
+    hidden_size, T, repeats, input_size, output_size = check_ints(
+        minimum=1, hidden_size=hidden_size, T=T, repeats=repeats, input_size=input_size, output_size=output_size
+    )
     seed = check_int("seed", seed, minimum=0)
     if batch is not None:
         batch = check_int("batch", batch, minimum=1)

@@ -22,7 +22,7 @@ import torch
 from torch.nn import functional as F
 
 from isodl.core.train import Divergence, correct, optimise
-from isodl.core.validate import check_choice, check_float, check_int, check_tensor
+from isodl.core.validate import check_choice, check_float, check_int, check_ints, check_tensor
 from isodl.recurrent.models import IGNORE_INDEX, TanhRNN
 from isodl.recurrent.sensitivity import forward_sensitivity_steps, truncated_bptt_gradients
 
@@ -203,13 +203,11 @@ def train_recall(
     method = check_choice("method", method, RECALL_METHODS)
     seed = check_int("seed", seed, minimum=0)
     updates = check_int("updates", updates, minimum=0)
-    delay = check_int("delay", delay, minimum=1)
     n_symbols = check_int("n_symbols", n_symbols, minimum=2)
-    hidden_size = check_int("hidden_size", hidden_size, minimum=1)
-    batch = check_int("batch", batch, minimum=1)
+    delay, hidden_size, batch, k, eval_every = check_ints(
+        minimum=1, delay=delay, hidden_size=hidden_size, batch=batch, k=k, eval_every=eval_every
+    )
     lr = check_float("lr", lr, minimum=0.0, strict_minimum=True)
-    k = check_int("k", k, minimum=1)
-    eval_every = check_int("eval_every", eval_every, minimum=1)
     test_batch = check_int("test_batch", test_batch, minimum=1)
     net = TanhRNN(n_symbols + 1, hidden_size, n_symbols, dtype=dtype, generator=torch.Generator().manual_seed(seed))
     initial = {name: p.detach().clone() for name, p in net.named_parameters()}

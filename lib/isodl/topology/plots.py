@@ -15,7 +15,7 @@ import numpy as np
 import torch
 from matplotlib.figure import Figure
 
-from isodl.core.plots import COLORS, figure
+from isodl.core.plots import COLORS, figure, label_axes
 from isodl.core.validate import check_float, check_int
 
 __all__ = [
@@ -267,9 +267,12 @@ def plot_sparsity_vs_depth(depths, measured, formula, *, width: int) -> Figure:
     ax.plot(d, f, "-", color=COLORS[0], label=f"formula, width {width}")
     ax.plot(d, m, "o", color=COLORS[1], label="counted after diagonalising")
     ax.axhline(0.5, color=COLORS[7], ls="--", lw=1.0, label="limit 1/2")
-    ax.set_xlabel("hidden-to-hidden matrices M")
-    ax.set_ylabel("hidden-to-hidden weights non-zero")
-    ax.set_ylim(0.4, 1.02)
-    ax.set_title("Alternating diagonalisation: towards 50 %")
-    ax.legend()
+    label_axes(
+        ax,
+        xlabel="hidden-to-hidden matrices M",
+        ylabel="hidden-to-hidden weights non-zero",
+        title="Alternating diagonalisation: towards 50 %",
+        ylim=(0.4, 1.02),
+        legend=True,
+    )
     return fig
