@@ -839,20 +839,6 @@ GLOBAL_RNG_ALLOWED = {
         "build_mlp makes it through _linear(), which skips nn.Linear's initialisation (skip_init) and draws from the "
         "generator when one is given; without one it keeps nn.Linear's default, from the global stream"
     ),
-    # Pending in modules their owners are rewriting (remove each entry once the call takes a generator):
-    ("isodl.core.train", "MLP.__init__", "torch.nn.Linear"): (
-        "pending: MLP keeps nn.Linear's default initialisation, from the global stream that notebook 00 seeds "
-        "with isodl.set_seed; it takes no generator yet"
-    ),
-    **{
-        ("isodl.normalisation.layers", "PatchNorm2d.reset_parameters", call): (
-            "pending: PatchNorm2d takes no generator yet (AffineLike does)"
-        )
-        for call in ("torch.nn.init.normal_", "torch.nn.init.kaiming_uniform_", "torch.nn.init.uniform_")
-    },
-    ("isodl.normalisation.layers", "SingleHeadAttention.__init__", "torch.nn.Linear"): (
-        "pending: the query, key and value maps keep nn.Linear's default initialisation; no generator yet"
-    ),
 }
 
 

@@ -54,6 +54,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from isodl.core.config import is_headless
+from isodl.core.init import linear
 from isodl.core.validate import (
     check_choice,
     check_float,
@@ -92,15 +93,25 @@ class MLP(nn.Module):
 
     ``widths = [d_in, h_1, ..., d_out]``; no activation after the last layer.
     Later notebooks swap the activation for isotropic ones; this is the baseline.
+    The weights have ``nn.Linear``'s default initialisation, drawn from
+    ``generator`` (:func:`isodl.core.init.linear`; ``None``: the global state
+    that :func:`isodl.set_seed` seeds).
     """
 
-    def __init__(self, widths: Sequence[int], activation: str = "tanh", bias: bool = True):
+    def __init__(
+        self,
+        widths: Sequence[int],
+        activation: str = "tanh",
+        bias: bool = True,
+        *,
+        generator: torch.Generator | None = None,
+    ):
         super().__init__()
         widths = check_widths(widths)
         act = check_choice("activation", activation, ACTIVATIONS)
         layers: list[nn.Module] = []
         for i, (a, b) in enumerate(zip(widths[:-1], widths[1:])):
-            layers.append(nn.Linear(a, b, bias=bias))
+            layers.append(linear(a, b, bias=bias, generator=generator))
             if i < len(widths) - 2:
                 layers.append(ACTIVATIONS[act]())
         self.net = nn.Sequential(*layers)

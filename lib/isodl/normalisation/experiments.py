@@ -50,6 +50,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from isodl.core.init import linear
 from isodl.core.train import accuracy, train_steps
 from isodl.core.validate import check_choice, check_float, check_generator, check_int, check_tensor, check_widths
 from isodl.normalisation.layers import AffineLike, L2Norm, RMSNorm
@@ -156,25 +157,6 @@ def _check_widths(widths) -> list[int]:
     return check_widths(widths, example="[40, 128, 10]")
 
 
-def _linear(cls, a: int, b: int, generator: torch.Generator | None) -> nn.Linear:
-    """``cls(a, b)`` (``nn.Linear`` or :class:`RescaledGradLinear`) with ``nn.Linear``'s default initialisation.
-
-    Without a generator PyTorch draws it from the global random state; with
-    one, the layer is built without drawing (``skip_init``) and the same
-    distributions, in the same order, are drawn from ``generator``: weights
-    ``kaiming_uniform_(a=sqrt(5))`` (uniform in ``+-1/sqrt(a)``), then the bias
-    uniform in ``+-1/sqrt(a)``. A generator seeded with ``s`` therefore gives
-    the weights ``torch.manual_seed(s)`` gives.
-    """
-    if generator is None:
-        return cls(a, b)
-    layer = torch.nn.utils.skip_init(cls, a, b)
-    nn.init.kaiming_uniform_(layer.weight, a=math.sqrt(5), generator=generator)
-    bound = 1.0 / math.sqrt(a)
-    nn.init.uniform_(layer.bias, -bound, bound, generator=generator)
-    return layer
-
-
 def build_mlp(
     method: str,
     widths: Sequence[int] = (40, 128, 128, 128, 10),
@@ -218,14 +200,14 @@ def build_mlp(
         if method == "affine_like":
             layers.append(AffineLike(a, b, init=init or "normal", generator=generator))
         elif method == "rescaled_grad":
-            layers.append(_linear(RescaledGradLinear, a, b, generator))
+            layers.append(linear(a, b, generator=generator, cls=RescaledGradLinear))
         elif method == "l2":
-            linear = _linear(nn.Linear, a, b, generator)  # drawn, then replaced: the stream stays nn.Linear's
-            nn.init.normal_(linear.weight, 0.0, 1.0, generator=generator)
-            nn.init.zeros_(linear.bias)
-            layers += [L2Norm(), linear]
+            dense = linear(a, b, generator=generator)  # drawn, then replaced: the stream stays nn.Linear's
+            nn.init.normal_(dense.weight, 0.0, 1.0, generator=generator)
+            nn.init.zeros_(dense.bias)
+            layers += [L2Norm(), dense]
         else:
-            layers.append(_linear(nn.Linear, a, b, generator))
+            layers.append(linear(a, b, generator=generator))
         if hidden:
             if method == "batchnorm":
                 layers.append(nn.BatchNorm1d(b))

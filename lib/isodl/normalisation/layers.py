@@ -39,6 +39,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+from isodl.core.init import default_init_, linear
 from isodl.core.validate import check_bool, check_choice, check_float, check_generator, check_int, check_tensor
 
 __all__ = [
@@ -73,6 +74,27 @@ def as_pair(name: str, value, minimum: int) -> tuple[int, int]:
         return (check_int(f"{name}[0]", value[0], minimum=minimum), check_int(f"{name}[1]", value[1], minimum=minimum))
     v = check_int(name, value, minimum=minimum)
     return (v, v)
+
+
+def _initialise(weight, bias, normal: bool, fan_in: int, generator) -> None:
+    """``normal``: ``W ~ N(0, 1)``, ``b = 0``; else PyTorch's default (:func:`isodl.core.init.default_init_`)."""
+    generator = check_generator(generator)
+    with torch.no_grad():
+        if normal:
+            nn.init.normal_(weight, 0.0, 1.0, generator=generator)
+            if bias is not None:
+                nn.init.zeros_(bias)
+        else:
+            default_init_(weight, bias, fan_in, generator)
+
+
+def _add_weight_and_bias(module: nn.Module, shape: tuple[int, ...], bias: bool, dtype) -> None:
+    """Register an uninitialised ``weight`` of ``shape`` and a ``bias`` of ``shape[0]`` (or ``bias = None``)."""
+    module.weight = nn.Parameter(torch.empty(*shape, dtype=dtype))
+    if bias:
+        module.bias = nn.Parameter(torch.empty(shape[0], dtype=dtype))
+    else:
+        module.register_parameter("bias", None)
 
 
 def _check_features(name: str, x, n: int, what: str) -> torch.Tensor:
@@ -251,25 +273,12 @@ class AffineLike(nn.Module):
         self.out_features = check_int("out_features", out_features, minimum=1)
         bias = check_bool("bias", bias)
         self.init = check_choice("init", init, INITS)
-        self.weight = nn.Parameter(torch.empty(self.out_features, self.in_features, dtype=dtype))
-        if bias:
-            self.bias = nn.Parameter(torch.empty(self.out_features, dtype=dtype))
-        else:
-            self.register_parameter("bias", None)
+        _add_weight_and_bias(self, (self.out_features, self.in_features), bias, dtype)
         self.reset_parameters(generator)
 
     def reset_parameters(self, generator: torch.Generator | None = None) -> None:
         """Draw the initial weights (``init``), from ``generator`` if given, else from the global random state."""
-        generator = check_generator(generator)
-        if self.init == "normal":
-            nn.init.normal_(self.weight, 0.0, 1.0, generator=generator)
-            if self.bias is not None:
-                nn.init.zeros_(self.bias)
-        else:  # exactly nn.Linear's default
-            nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5), generator=generator)
-            if self.bias is not None:
-                bound = 1.0 / math.sqrt(self.in_features)
-                nn.init.uniform_(self.bias, -bound, bound, generator=generator)
+        _initialise(self.weight, self.bias, self.init == "normal", self.in_features, generator)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = _check_features("x", x, self.in_features, "the layer's in_features")
@@ -317,6 +326,7 @@ class PatchNorm2d(nn.Module):
         eps: float = 1e-6,
         *,
         dtype=None,
+        generator: torch.Generator | None = None,
     ):
         super().__init__()
         self.in_channels = check_int("in_channels", in_channels, minimum=1)
@@ -329,24 +339,13 @@ class PatchNorm2d(nn.Module):
         self.form = check_choice("form", form, PATCHNORM_FORMS)
         self.init = check_choice("init", init, ("normal", "conv"))
         self.eps = check_float("eps", eps, minimum=0.0)
-        self.weight = nn.Parameter(torch.empty(self.out_channels, self.in_channels, *self.kernel_size, dtype=dtype))
-        if bias:
-            self.bias = nn.Parameter(torch.empty(self.out_channels, dtype=dtype))
-        else:
-            self.register_parameter("bias", None)
-        self.reset_parameters()
+        _add_weight_and_bias(self, (self.out_channels, self.in_channels, *self.kernel_size), bias, dtype)
+        self.reset_parameters(generator)
 
-    def reset_parameters(self) -> None:
-        if self.init == "normal":
-            nn.init.normal_(self.weight, 0.0, 1.0)
-            if self.bias is not None:
-                nn.init.zeros_(self.bias)
-        else:  # nn.Conv2d's default
-            nn.init.kaiming_uniform_(self.weight, a=math.sqrt(5))
-            if self.bias is not None:
-                fan_in = self.in_channels * self.kernel_size[0] * self.kernel_size[1]
-                bound = 1.0 / math.sqrt(fan_in)
-                nn.init.uniform_(self.bias, -bound, bound)
+    def reset_parameters(self, generator: torch.Generator | None = None) -> None:
+        """Draw the initial weights (``init``), from ``generator`` if given, else from the global random state."""
+        fan_in = self.in_channels * self.kernel_size[0] * self.kernel_size[1]
+        _initialise(self.weight, self.bias, self.init == "normal", fan_in, generator)
 
     def _conv_args(self) -> dict:
         return {"stride": self.stride, "padding": self.padding, "dilation": self.dilation}
@@ -396,15 +395,23 @@ class SingleHeadAttention(nn.Module):
     simple rescaling; the course does not derive them.
     """
 
-    def __init__(self, d_model: int, d_key: int = 8, d_value: int | None = None, bias: bool = True):
+    def __init__(
+        self,
+        d_model: int,
+        d_key: int = 8,
+        d_value: int | None = None,
+        bias: bool = True,
+        *,
+        generator: torch.Generator | None = None,
+    ):
         super().__init__()
         self.d_model = check_int("d_model", d_model, minimum=1)
         self.d_key = check_int("d_key", d_key, minimum=1)
         self.d_value = self.d_model if d_value is None else check_int("d_value", d_value, minimum=1)
         bias = check_bool("bias", bias)
-        self.query = nn.Linear(self.d_model, self.d_key)
-        self.key = nn.Linear(self.d_model, self.d_key)
-        self.value = nn.Linear(self.d_model, self.d_value, bias=bias)
+        self.query = linear(self.d_model, self.d_key, generator=generator)
+        self.key = linear(self.d_model, self.d_key, generator=generator)
+        self.value = linear(self.d_model, self.d_value, bias=check_bool("bias", bias), generator=generator)
 
     def _check(self, x) -> torch.Tensor:
         x = check_tensor("x", x, floating=True)
