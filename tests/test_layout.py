@@ -10,7 +10,8 @@ b. No module uses another module's private names (``from isodl.x import _y``
 c. Every module has a complete ``__all__``.
 d. The third-party imports and ``[project].dependencies`` of pyproject.toml agree.
 e. Every module docstring opens with the notebooks it serves (the convention is
-   in the docstring of ``isodl``), and the claim agrees with what the notebooks import.
+   in the docstring of ``isodl``), and the claim agrees with what the notebooks import;
+   a module for researchers that no notebook uses opens with ``Researchers (no notebook):``.
 f. Figures live only in the ``plots`` modules (and ``isodl.core.widgets``).
 g. tests/ mirrors the layout (a soft check for the test file of each module).
 h. Random numbers come from explicit generators: a call that uses a global
@@ -533,12 +534,19 @@ LABEL = re.compile(
 )
 
 
+#: The first line of a module that serves no notebook (a tool for researchers); it claims the empty set.
+NO_NOTEBOOK = re.compile(r"Researchers \(no notebook\): \S")
+
+
 def notebooks_claimed(first_line: str) -> set[str] | str:
     """The notebooks a docstring's first line claims (``"every"`` for Every notebook), or an error message."""
+    if NO_NOTEBOOK.match(first_line):
+        return set()  # no notebook may import it: docstring_violations reports one that does
     m = LABEL.match(first_line)
     if not m:
         return (
-            "does not open with 'Every notebook:', 'Notebook NN:', 'Notebooks NN, MM:' or 'Notebooks NN-MM (NN, ...):'"
+            "does not open with 'Every notebook:', 'Notebook NN:', 'Notebooks NN, MM:', 'Notebooks NN-MM (NN, ...):' "
+            "or 'Researchers (no notebook):'"
         )
     if m["label"] == "Every notebook":
         return "every" if not m["list"] else "'Every notebook' takes no list"
@@ -649,6 +657,9 @@ def test_the_docstring_convention_is_greppable(modules):
         ("Notebooks 06, 08 (06, 08): x", "a list follows a range only"),
         ("Every notebook with a widget: x", "does not open with"),
         ("Figures for notebook 11.", "does not open with"),
+        ("Researchers (no notebook): x", set()),
+        ("Researchers: x", "does not open with"),
+        ("Researchers (no notebook) x", "does not open with"),
     ],
 )
 def test_docstring_convention_catches_violations(line, verdict):
@@ -665,18 +676,22 @@ def test_docstring_claims_are_checked_against_the_notebooks(tmp_path):
             "core/a.py": '"""Notebook 01: claims too little."""\n',
             "core/b.py": '"""Notebooks 00-01 (00, 01): claims a notebook that cannot reach it."""\n',
             "core/c.py": "x = 1\n",
+            "core/d.py": '"""Researchers (no notebook): but notebook 01 imports it."""\n',
+            "core/e.py": '"""Researchers (no notebook): no notebook imports it."""\n',
         },
     )
     nbs = tmp_path / "nbs"
     nbs.mkdir()
-    for number, code in (("00", "import isodl\nfrom isodl.core import a"), ("01", "from isodl.core import b")):
+    for number, code in (("00", "import isodl\nfrom isodl.core import a"), ("01", "from isodl.core import b, d")):
         cell = {"cell_type": "code", "source": [code], "metadata": {}, "outputs": [], "execution_count": None}
         (nbs / f"{number}_x.ipynb").write_text(json.dumps({"cells": [cell]}))
     bad = docstring_violations(tree, nbs)
     assert _hits(bad, "isodl.core.a: notebooks ['00'] import it, but its docstring does not name them")
     assert _hits(bad, "isodl.core.b: claims notebooks ['00'], which cannot even reach it")
     assert _hits(bad, "isodl.core.c: does not open with")
-    assert len(bad) == 3
+    assert _hits(bad, "isodl.core.d: notebooks ['01'] import it, but its docstring does not name them")
+    assert not any("isodl.core.e" in b for b in bad)
+    assert len(bad) == 4
 
 
 # --------------------------------------------------------------------------- f. figures live in plots modules

@@ -40,3 +40,20 @@ def test_quantisation_vs_error_correlation_uses_only_runs_with_an_entropy():
     assert n == 5 and math.isclose(rho, -0.9)  # ranks (1..5) against (5, 3, 4, 2, 1)
     n, rho, _ = script.correlation(rows, lambda label: label == "a")
     assert n == 3 and math.isclose(rho, -0.5)
+
+
+def test_own_model_srm_smoke(capsys):
+    script = _load("own_model_srm")
+    results = script.main(["--epochs", "1", "--rotations", "3", "--angles", "24"])
+    out = capsys.readouterr().out
+    assert "verdict (four-fold SRM harmonic against the rotated null)" in out
+    assert 0.0 <= results["test_accuracy"] <= 1.0
+    for label in ("trained", "untrained"):
+        real, null = results[label]["real"], results[label]["null"]
+        assert set(real) == set(null) == set(script.METRICS)
+        assert all(len(v) == 3 for v in null.values())
+        assert -1.0 <= real["srm_harmonic"] <= 1.0 and real["pppm_ratio"] >= 0.0
+        assert results[label]["verdict"] in ("inside the null's range", "OUTSIDE the null's range", "undefined (nan)")
+    assert script.verdict(2.0, [0.0, float("nan"), 1.0]) == "OUTSIDE the null's range"
+    assert script.verdict(0.5, [0.0, 1.0]) == "inside the null's range"
+    assert script.verdict(0.5, [float("nan")]) == "undefined (nan)"

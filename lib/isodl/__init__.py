@@ -6,12 +6,13 @@ everything else is imported from the module that defines it, for example
 ``from isodl.topology import network``.
 
 The tree follows the course. Every module's docstring opens with the notebooks
-it serves, in one of four forms::
+it serves, in one of five forms::
 
     Every notebook: ...
     Notebook 11: ...
     Notebooks 06, 08: ...
     Notebooks 05-08 (05, 06, 07, 08): ...     (a range is followed by the full list)
+    Researchers (no notebook): ...            (a tool no notebook imports, e.g. core.capture)
 
 so ``grep -rl "Notebooks 05-08" lib`` finds a part's modules, and this lists every
 module behind notebook 07::

@@ -10,6 +10,8 @@ plots        every notebook: the shared style and shared figures
 widgets      notebooks 00-04, 07, 09, 11: interactive figures that also render statically when headless
 coursemap    notebook 00: the course map, notebook -> title -> the subpackage behind it
 checks       notebook 00: the exercise check for ``unit_rows``
+init         notebooks 00, 09, 10: nn.Linear's default initialisation drawn from an explicit generator
+capture      researchers (no notebook): a layer's activations from any torch model, for SRM/PPPM
 
 ``core`` imports no part of the course; only :mod:`isodl.core.checks` uses the
 exercise framework :mod:`isodl.exercises`.
