@@ -41,6 +41,9 @@ basis, ``epsilon`` and pair mode, the same kernel and grid. The reference is
 floored before dividing so empty regions do not blow up. The precise recipe
 of the paper is not known; this one is the course's reconstruction.
 
+For large bases :func:`pppm_density_stream` bins the kept points chunk by
+chunk of planes instead of pooling them (the same image, bounded memory).
+
 Conventions: ``epsilon`` in [-1, 1]; an all-zero activation row has no
 direction, its in-plane fraction is taken as 0, so it is kept only when
 ``epsilon <= 0`` (as SRM counts zero rows only then).
@@ -65,6 +68,8 @@ __all__ = [
     "density_image",
     "PPPMDensity",
     "pppm_density",
+    "PPPMTally",
+    "pppm_density_stream",
 ]
 
 # Elements (samples x planes) handled per chunk, so memory stays bounded for big bases.
@@ -170,20 +175,14 @@ def privileged_plane_projection(
     norms = _row_norms(a)
     zero = norms == 0
     norms_safe = torch.where(zero, torch.ones_like(norms), norms)
-    n_samples, n_planes = a.shape[0], kept_pairs.shape[0]
+    n_samples = a.shape[0]
     chunk = max(1, _CHUNK // max(n_samples, 1))
     pts, planes, samples = [], [], []
-    for start in range(0, n_planes, chunk):
-        block = kept_pairs[start : start + chunk]
-        u, v = srm.in_plane_coordinates(c, gram, block)  # [N, p] each
-        frac = torch.hypot(u, v) / norms_safe[:, None]  # hypot: no overflow at 1e30 in float32
-        frac = torch.where(zero[:, None], torch.zeros_like(frac), frac)
-        keep = frac >= eps
-        rows, cols = keep.nonzero(as_tuple=True)
+    for start, rows, cols, u, v in _kept_points(c, gram, kept_pairs, norms_safe, zero, eps, chunk):
         # order by plane, then sample: the pooled list reads plane by plane
         order = torch.argsort(cols * n_samples + rows, stable=True)
         rows, cols = rows[order], cols[order]
-        pts.append(torch.stack([u[rows, cols], v[rows, cols]], dim=1))
+        pts.append(torch.stack([u[order], v[order]], dim=1))
         planes.append(cols + start)
         samples.append(rows)
     return PPPMResult(
@@ -196,6 +195,21 @@ def privileged_plane_projection(
         n_dim=int(n),
         epsilon=eps,
     )
+
+
+def _kept_points(c, gram, kept_pairs, norms_safe, zero, eps: float, chunk: int):
+    """Per chunk of at most ``chunk`` planes: ``(start, rows, cols, u, v)`` of the kept (sample, plane) pairs.
+
+    ``rows`` are samples, ``cols`` planes of the chunk (row-major order, as
+    ``nonzero`` gives them), ``u, v`` their in-plane coordinates.
+    """
+    for start in range(0, kept_pairs.shape[0], chunk):
+        block = kept_pairs[start : start + chunk]
+        u, v = srm.in_plane_coordinates(c, gram, block)  # [N, p] each
+        frac = torch.hypot(u, v) / norms_safe[:, None]  # hypot: no overflow at 1e30 in float32
+        frac = torch.where(zero[:, None], torch.zeros_like(frac), frac)
+        rows, cols = (frac >= eps).nonzero(as_tuple=True)
+        yield start, rows, cols, u[rows, cols], v[rows, cols]
 
 
 def isotropic_keep_fraction(n_dim: int, epsilon: float) -> float:
@@ -285,22 +299,32 @@ def density_image(
         m = float(p.abs().max()) if p.shape[0] else 0.0
         extent = m if m > 0 else 1.0
     m = check_float("extent", extent, minimum=0.0, strict_minimum=True)
-    img = torch.zeros(res, res, dtype=torch.float64)
+    img = torch.zeros(res, res, dtype=torch.float64, device=p.device)
     if p.shape[0]:
-        # pixel index of each point: column from u, row from v (origin lower)
-        idx = torch.floor((p + m) / (2.0 * m) * res).to(torch.int64)
-        idx = torch.where(idx == res, idx - 1, idx)  # the upper edge belongs to the last pixel
-        inside = ((idx >= 0) & (idx < res)).all(dim=1)
-        idx = idx[inside]
-        flat = idx[:, 1] * res + idx[:, 0]
-        img = torch.bincount(flat, minlength=res * res).to(torch.float64).reshape(res, res) / p.shape[0]
+        img = _bin_points(p, m, res).to(torch.float64).reshape(res, res) / p.shape[0]
+    return _blur(img, m, res, bw), m
+
+
+def _bin_points(p: torch.Tensor, m: float, res: int) -> torch.Tensor:
+    """Histogram ``[res * res]`` (int64) of float64 points ``[M, 2]`` on the grid over ``[-m, m]^2``; outside points dropped."""
+    # pixel index of each point: column from u, row from v (origin lower)
+    idx = torch.floor((p + m) / (2.0 * m) * res).to(torch.int64)
+    idx = torch.where(idx == res, idx - 1, idx)  # the upper edge belongs to the last pixel
+    inside = ((idx >= 0) & (idx < res)).all(dim=1)
+    idx = idx[inside]
+    flat = idx[:, 1] * res + idx[:, 0]
+    return torch.bincount(flat, minlength=res * res)
+
+
+def _blur(img: torch.Tensor, m: float, res: int, bw: float) -> torch.Tensor:
+    """The Gaussian blur of :func:`density_image` (standard deviation ``bw * m``)."""
     sigma_px = bw * m / (2.0 * m / res)
-    k = _gaussian_kernel_1d(sigma_px, torch.float64)
+    k = _gaussian_kernel_1d(sigma_px, torch.float64).to(img.device)
     pad = k.shape[0] // 2
     x = img[None, None]
     x = torch.nn.functional.conv2d(torch.nn.functional.pad(x, (pad, pad, 0, 0)), k.view(1, 1, 1, -1))
     x = torch.nn.functional.conv2d(torch.nn.functional.pad(x, (0, 0, pad, pad)), k.view(1, 1, -1, 1))
-    return x[0, 0], m
+    return x[0, 0]
 
 
 @dataclass
@@ -311,14 +335,15 @@ class PPPMDensity:
     * ``reference``: the same for the isotropic reference cloud (``None`` if not normalised);
     * ``image``: what to draw: ``raw / (reference + floor)`` when normalised,
       else ``raw`` scaled to a maximum of 1;
-    * ``extent``: ``M`` of the grid ``[-M, M]^2``; ``result``: the data's :class:`PPPMResult`.
+    * ``extent``: ``M`` of the grid ``[-M, M]^2``; ``result``: the data's :class:`PPPMResult`
+      (a :class:`PPPMTally`, without the points, from :func:`pppm_density_stream`).
     """
 
     image: torch.Tensor
     raw: torch.Tensor
     reference: torch.Tensor | None
     extent: float
-    result: PPPMResult
+    result: PPPMResult | PPPMTally
     normalised: bool
     floor: float = field(default=0.0)
 
@@ -375,3 +400,175 @@ def pppm_density(
     ref_floor = floor * float(ref.max()) if float(ref.max()) > 0 else floor
     image = raw / (ref + ref_floor)
     return PPPMDensity(image, raw, ref, m, result, True, ref_floor)
+
+
+# --------------------------------------------------------------------------- streaming densities
+
+# Default working-memory budget of one chunk of :func:`pppm_density_stream`, in bytes.
+_STREAM_BYTES = 1 << 28
+
+
+@dataclass
+class PPPMTally:
+    """What :func:`pppm_density_stream` keeps of a PPPM run: the counts, not the points.
+
+    ``n_points`` kept (sample, plane) pairs from ``n_samples`` samples over
+    the planes ``pairs`` (``skipped``: (anti)parallel pairs left out), in
+    ``n_dim`` dimensions at ``epsilon``; ``chunk_planes`` is the bound on
+    planes per chunk, ``largest_chunk`` the most any chunk held, ``n_chunks``
+    the number of chunks (per pass over the planes). Same ``len``,
+    ``expected`` and ``count_ratio`` as :class:`PPPMResult`.
+    """
+
+    n_points: int
+    pairs: torch.Tensor
+    skipped: torch.Tensor
+    n_samples: int
+    n_dim: int
+    epsilon: float
+    chunk_planes: int
+    largest_chunk: int
+    n_chunks: int
+
+    def __len__(self) -> int:
+        return int(self.n_points)
+
+    @property
+    def n_planes(self) -> int:
+        return int(self.pairs.shape[0])
+
+    @property
+    def expected(self) -> float:
+        """The number of points an isotropic cloud of the same size would give (:func:`isotropic_expected_count`)."""
+        return isotropic_expected_count(self.n_samples, self.n_dim, self.n_planes, self.epsilon)
+
+    @property
+    def count_ratio(self) -> float:
+        """Kept points over the isotropic expectation (1 for isotropic data)."""
+        exp = self.expected
+        return float("inf") if exp == 0 else len(self) / exp
+
+
+def _stream_histogram(a, basis, eps, pairs, extent, res, chunk, progress):
+    """``(histogram [res * res] int64 or None, extent, tally)``: one pass to find the extent if needed, one to bin."""
+    n = a.shape[1]
+    if basis is None:
+        basis = torch.eye(n, dtype=torch.float64)
+    kept_pairs, skipped, gram = srm.plane_pairs(basis, pairs)
+    c, _ = srm.basis_projections(a, basis, normalise=False)
+    norms = _row_norms(a)
+    zero = norms == 0
+    norms_safe = torch.where(zero, torch.ones_like(norms), norms)
+    largest, n_chunks = 0, 0
+
+    def chunks():
+        nonlocal largest, n_chunks
+        n_chunks = 0
+        for start, _, _, u, v in _kept_points(c, gram, kept_pairs, norms_safe, zero, eps, chunk):
+            n_chunks += 1
+            largest = max(largest, min(chunk, kept_pairs.shape[0] - start))
+            yield start, u, v
+
+    if extent is None:  # first pass: the largest coordinate of any kept point
+        m = 0.0
+        for _, u, v in chunks():
+            if u.numel():
+                m = max(m, float(torch.maximum(u.abs().max(), v.abs().max()).to(torch.float64)))
+        extent = m if m > 0 else 1.0
+    m = check_float("extent", extent, minimum=0.0, strict_minimum=True)
+    hist = torch.zeros(res * res, dtype=torch.int64, device=c.device)
+    n_points = 0
+    for start, u, v in chunks():
+        n_points += int(u.shape[0])
+        if u.numel():
+            hist += _bin_points(torch.stack([u, v], dim=1).to(torch.float64), m, res)
+        if progress is not None:
+            progress(min(start + chunk, kept_pairs.shape[0]), kept_pairs.shape[0])
+    tally = PPPMTally(
+        n_points=n_points,
+        pairs=kept_pairs,
+        skipped=skipped,
+        n_samples=int(a.shape[0]),
+        n_dim=int(n),
+        epsilon=eps,
+        chunk_planes=int(chunk),
+        largest_chunk=int(largest),
+        n_chunks=int(n_chunks),
+    )
+    return hist, m, tally
+
+
+def _density_from_histogram(hist, n_points: int, n_samples: int, m: float, res: int, bw: float):
+    """Per-sample density of binned points: :func:`density_image` times ``n_points / n_samples``, term by term."""
+    img = torch.zeros(res, res, dtype=torch.float64, device=hist.device)
+    if n_points:
+        img = hist.to(torch.float64).reshape(res, res) / n_points
+    return _blur(img, m, res, bw) * (n_points / n_samples)
+
+
+def pppm_density_stream(
+    activations,
+    basis=None,
+    epsilon: float = 0.8,
+    pairs: str = "perm",
+    *,
+    normalise_volume: bool = True,
+    extent: float | None = None,
+    resolution: int = 160,
+    bandwidth: float = 0.02,
+    floor: float = 0.05,
+    n_reference: int | None = None,
+    seed: int = 0,
+    chunk_planes: int | None = None,
+    max_bytes: int | None = None,
+    progress=None,
+) -> PPPMDensity:
+    """:func:`pppm_density` without keeping the points: the image is binned chunk by chunk of planes.
+
+    Equal to :func:`pppm_density` with the same arguments (the same kept
+    points fall in the same pixels; the histogram counts are identical
+    integers), but memory does not grow with the number of kept points.
+    ``result`` is a :class:`PPPMTally` (counts, no points).
+
+    **Memory bound**: at most ``chunk_planes`` planes are projected at once,
+    which takes about ``chunk_planes * 64 N`` bytes (``u``, ``v``, the kept
+    fraction and the kept points of ``N`` samples); the default chooses
+    ``chunk_planes = max_bytes // (64 N)`` with ``max_bytes`` = 256 MiB (give
+    one of the two). Plus the projections (``N K`` numbers) and the
+    ``resolution^2`` histogram.
+
+    When ``extent`` is ``None`` the planes are swept twice: once to find the
+    largest kept coordinate ``M``, once to bin. ``progress(planes_done,
+    planes_total)`` is called after each chunk of the binning pass (data
+    first, then the reference). Other arguments as in :func:`pppm_density`.
+    """
+    a = srm.check_activations(activations)
+    eps = srm.check_epsilon(epsilon)
+    normalise_volume = check_bool("normalise_volume", normalise_volume)
+    floor = check_float("floor", floor, minimum=0.0, strict_minimum=True)
+    pairs = check_choice("pairs", pairs, srm.PAIRS)
+    res = check_int("resolution", resolution, minimum=8)
+    bw = check_float("bandwidth", bandwidth, minimum=0.0, strict_minimum=True)
+    if extent is not None:
+        extent = check_float("extent", extent, minimum=0.0, strict_minimum=True)
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress must be a callable progress(done, total) or None, got {type(progress).__name__}")
+    if chunk_planes is not None and max_bytes is not None:
+        raise ValueError("give chunk_planes or max_bytes, not both (chunk_planes is the bound; max_bytes chooses it)")
+    if chunk_planes is None:
+        budget = _STREAM_BYTES if max_bytes is None else check_int("max_bytes", max_bytes, minimum=1)
+        chunk_planes = max(1, budget // (64 * a.shape[0]))
+    chunk = check_int("chunk_planes", chunk_planes, minimum=1)
+    hist, m, tally = _stream_histogram(a, basis, eps, pairs, extent, res, chunk, progress)
+    raw = _density_from_histogram(hist, tally.n_points, tally.n_samples, m, res, bw)
+    if not normalise_volume:
+        top = float(raw.max())
+        return PPPMDensity(raw / top if top > 0 else raw, raw, None, m, tally, False)
+    if n_reference is None:
+        n_reference = max(a.shape[0], 20000)
+    ref_cloud = isotropic_reference_cloud(a, n_reference, seed).to(a.device)
+    ref_hist, _, ref_tally = _stream_histogram(ref_cloud, basis, eps, pairs, m, res, chunk, progress)
+    ref = _density_from_histogram(ref_hist, ref_tally.n_points, ref_tally.n_samples, m, res, bw)
+    ref_floor = floor * float(ref.max()) if float(ref.max()) > 0 else floor
+    image = raw / (ref + ref_floor)
+    return PPPMDensity(image, raw, ref, m, tally, True, ref_floor)

@@ -50,6 +50,14 @@ distinct angles ``2 pi k / A``; basis rows are normalised inside; pairs of
 parallel or antipodal basis vectors span no plane and are skipped (and reported
 in ``result.skipped``).
 
+**At the size of real models** (:func:`spotlight_resonance_stream`). A
+768-dimensional layer has 589,056 ordered planes; their ``[P, A]`` curves
+would not fit in memory. The streaming function sweeps the planes in chunks
+of bounded size and keeps only reductions (:class:`SRMSummary`): the mean
+curve, each plane's harmonic, extremes and peak, and the curves of the top
+planes. For an orthonormal pair the reverse plane's curve is the exact
+reflection ``k -> (A / 4 - k) mod A`` of the pair's, so only ``i < j`` is swept.
+
 The projection step (:func:`basis_projections`, :func:`in_plane_coordinates`)
 and the argument checks (:func:`check_activations`, :func:`check_epsilon`) are
 shared with :mod:`isodl.symmetry.pppm`.
@@ -60,6 +68,7 @@ from __future__ import annotations
 import functools
 import math
 import warnings
+from dataclasses import dataclass
 
 import numpy as np
 import torch
@@ -80,6 +89,11 @@ __all__ = [
     "srm_angles",
     "cone_count",
     "spotlight_resonance",
+    "SCORES",
+    "SRMSummary",
+    "stream_plane_bytes",
+    "srm_harmonics",
+    "spotlight_resonance_stream",
     "rotation_matrix_srm",
     "to_reference_orientation",
     "cap_fraction",
@@ -237,7 +251,7 @@ def basis_projections(activations, basis, *, normalise: bool = True):
 
     a = check_activations(activations)
     normalise = check_bool("normalise", normalise)
-    b = unit_basis(basis, a.shape[1], torch.float64).to(a.dtype)
+    b = unit_basis(basis, a.shape[1], torch.float64).to(device=a.device, dtype=a.dtype)
     x = unit_rows(a) if normalise else a
     return x @ b.T, b
 
@@ -250,8 +264,9 @@ def in_plane_coordinates(c: torch.Tensor, gram: torch.Tensor, pairs: torch.Tenso
     ``arccos(g)`` in the ``(u, v)`` plane). ``c`` comes from
     :func:`basis_projections`, ``gram`` and ``pairs`` from :func:`plane_pairs`.
     """
+    pairs = pairs.to(c.device)
     i, j = pairs[:, 0], pairs[:, 1]
-    g = gram[i, j].to(c.dtype)
+    g = gram.to(c.device)[i, j].to(c.dtype)
     s = torch.sqrt(1.0 - g * g)
     u = c[:, i]
     v = (c[:, j] - g * u) / s
@@ -304,8 +319,21 @@ def _dense_counts(u, v, cos_t, sin_t, eps: float, signed: bool) -> torch.Tensor:
     return counts
 
 
-def _arc_counts(u, v, cos_t, sin_t, eps: float) -> torch.Tensor:
-    """Counts [p, A] of u cos(theta_k) + v sin(theta_k) >= eps, one arc per sample.
+def _arc_tolerances(dtype: torch.dtype, a: int) -> tuple[float, float]:
+    """``(tol_ratio, tol_grid)`` of the arc method's exact end-point check (see :func:`_arc_ends`)."""
+    to_grid = a / (2.0 * math.pi)
+    machine = torch.finfo(dtype).eps
+    tol_ratio = 100.0 * math.sqrt(machine)
+    tol_grid = min(0.5, 1000.0 * machine * to_grid * 2.0 * math.pi / math.sqrt(2.0 * tol_ratio))
+    return tol_ratio, tol_grid
+
+
+def _arc_ends(u, v, cos_t, sin_t, eps: float):
+    """Per sample (any shape): the arc of grid angles where ``u cos(theta_k) + v sin(theta_k) >= eps``.
+
+    Returns ``(lo, length, zero, near)``: first grid index (may be negative or
+    past ``A``; taken modulo ``A``), number of grid points, whether the sample
+    has no in-plane part, and whether its end points were checked exactly.
 
     Each sample with in-plane length rho > 0 and angle phi is inside the cone
     for |theta - phi| <= arccos(eps / rho): one arc of angles. Its first and
@@ -314,8 +342,8 @@ def _arc_counts(u, v, cos_t, sin_t, eps: float) -> torch.Tensor:
     the whole circle, where arccos is ill-conditioned), the ends are checked
     with the very formula the dense method uses (same cos/sin tables, same
     arithmetic) and moved by at most one step, so the two methods agree exactly.
+    Elementwise: a sample's result does not depend on the other samples.
     """
-    n, p = u.shape
     a = cos_t.shape[0]
     to_grid = a / (2.0 * math.pi)
     rho = torch.hypot(u, v)
@@ -331,9 +359,7 @@ def _arc_counts(u, v, cos_t, sin_t, eps: float) -> torch.Tensor:
     # arcs with |ratio| near 1 (sin(delta) near 0) are always checked, and the
     # others when an end lies within a generous multiple of that error of a
     # grid point.
-    machine = torch.finfo(u.dtype).eps
-    tol_ratio = 100.0 * math.sqrt(machine)
-    tol_grid = min(0.5, 1000.0 * machine * to_grid * 2.0 * math.pi / math.sqrt(2.0 * tol_ratio))
+    tol_ratio, tol_grid = _arc_tolerances(u.dtype, a)
     near = ((lo_f - torch.round(lo_f)).abs_() < tol_grid) | ((hi_f - torch.round(hi_f)).abs_() < tol_grid)
     near |= (ratio.abs() - 1.0).abs_() < tol_ratio  # arcs of nearly zero length or nearly the whole circle
     near &= ~zero
@@ -354,6 +380,14 @@ def _arc_counts(u, v, cos_t, sin_t, eps: float) -> torch.Tensor:
         hs = torch.where((hs - ls + 1 < a) & inside(hs + 1), hs + 1, hs)
         lo[idx], hi[idx] = ls - 2 * a, hs - 2 * a
     length = (hi - lo + 1).clamp_(min=0)
+    return lo, length, zero, near
+
+
+def _arc_counts(u, v, cos_t, sin_t, eps: float) -> torch.Tensor:
+    """Counts [p, A] of u cos(theta_k) + v sin(theta_k) >= eps, one arc per sample (``u, v``: [N, p])."""
+    n, p = u.shape
+    a = cos_t.shape[0]
+    lo, length, zero, _ = _arc_ends(u, v, cos_t, sin_t, eps)
     if 0.0 >= eps:
         full = (length >= a) | zero
         partial = ~full & (length > 0)
@@ -448,10 +482,10 @@ def spotlight_resonance(
         )
     c, _ = basis_projections(a, basis)
     dtype = a.dtype
-    cos_t = torch.cos(angles).to(dtype)
-    sin_t = torch.sin(angles).to(dtype)
+    cos_t = torch.cos(angles).to(dtype).to(c.device)  # tables made on the CPU: the same on every device
+    sin_t = torch.sin(angles).to(dtype).to(c.device)
     n, num_a, num_p = a.shape[0], angles.shape[0], kept.shape[0]
-    counts = torch.empty(num_p, num_a, dtype=torch.int64)
+    counts = torch.empty(num_p, num_a, dtype=torch.int64, device=c.device)
     budget = _ARC_CHUNK if method == "arcs" else _DENSE_CHUNK
     per_plane = n if method == "arcs" else n * num_a
     chunk = max(1, budget // per_plane)
@@ -467,6 +501,511 @@ def spotlight_resonance(
             counts[start : start + chunk] = part
     values = counts.to(torch.float64) / n
     return SRMResult(angles, values, kept, skipped, eps, signed)
+
+
+# --------------------------------------------------------------------------- streaming reductions
+
+#: Scores that rank planes for :attr:`SRMSummary.top` (see :func:`spotlight_resonance_stream`).
+SCORES = ("abs_harmonic", "harmonic", "max", "contrast", "range")
+
+# Default working-memory budget of one chunk of :func:`spotlight_resonance_stream`, in bytes.
+_STREAM_BYTES = 1 << 28
+
+
+def stream_plane_bytes(n_samples: int, n_angles: int) -> int:
+    """Working memory one plane of a :func:`spotlight_resonance_stream` chunk may need, in bytes: ``160 N + 64 A``.
+
+    A worst-case count (every sample inside some cone, as when
+    ``epsilon <= 0``): the in-plane coordinates, the arc of each sample and
+    its index (about 20 numbers of 8 bytes per sample), and the curve, its
+    difference array and its summaries (about 8 numbers per angle). For
+    ``epsilon > 0`` most samples never reach a cone and are dropped after one
+    cheap test, so the real figure is lower.
+    """
+    n_samples = check_int("n_samples", n_samples, minimum=1)
+    n_angles = check_int("n_angles", n_angles, minimum=1)
+    return 160 * n_samples + 64 * n_angles
+
+
+def srm_harmonics(values, order: int = 4) -> torch.Tensor:
+    """The ``order``-th circular harmonic of every curve: ``[..., A]`` -> ``[...]`` (float64).
+
+    ``sum_k v_k cos(order theta_k) / sum_k v_k`` on the grid ``theta_k = 2 pi k / A``:
+    the definition of :func:`isodl.symmetry.representations.srm_harmonic`,
+    vectorised over planes (equal to it up to rounding). ``nan`` where a
+    curve sums to zero. Integer counts are accepted (the ``1 / N`` cancels).
+    With ``order = 4`` and an orthonormal basis it is +1 when the counted
+    samples sit on the axes, -1 when they sit on the diagonals and about 0
+    for a flat curve.
+    """
+    v = check_tensor("values", values, ndim=(1, 2))
+    if v.dtype == torch.bool or v.is_complex():
+        raise TypeError(f"values must be real numbers or integer counts, got dtype {v.dtype}")
+    order = check_int("order", order, minimum=0)
+    table = torch.cos(order * srm_angles(v.shape[-1])).to(v.device)
+    return _harmonics(v, table)
+
+
+def _harmonics(v: torch.Tensor, table: torch.Tensor) -> torch.Tensor:
+    f = v.to(torch.float64)
+    total = f.sum(dim=-1)
+    h = (f * table).sum(dim=-1) / total  # row by row, the same however many rows (a matmul is not)
+    return torch.where(total == 0, torch.full_like(h, float("nan")), h)
+
+
+@dataclass
+class SRMSummary:
+    """What :func:`spotlight_resonance_stream` keeps of an SRM run: reductions, not the ``[P, A]`` curves.
+
+    Per plane (arrays of length ``P``, in the order of ``pairs``, which is the
+    row order :func:`spotlight_resonance` would use) the integer counts
+    ``N * SRM`` are summarised exactly:
+
+    * ``total``: sum over the angles of the counts; ``max_count``, ``min_count``:
+      the curve's largest and smallest count; ``peak_index``: the first grid
+      index of the largest count (``peak_angle`` is its angle);
+    * ``harmonic``: the ``order``-th circular harmonic (:func:`srm_harmonics`);
+
+    Over planes: ``count_sum`` ``[A]``, the counts summed over every plane
+    (exact integers); ``mean`` is the mean curve ``count_sum / (N P)``.
+
+    Kept curves (fractions, float64, ``[k, A]``): ``top_values`` for the
+    planes ``top`` (indices into ``pairs``) ranked by ``score`` (largest
+    first, ties to the lower index), and ``kept_values`` for the planes
+    ``kept`` that were asked for with ``keep_planes``.
+
+    Bookkeeping: ``mirrored`` planes were filled in from their partner by the
+    exact reflection (see :func:`spotlight_resonance_stream`);
+    ``chunk_planes`` is the bound on curves held at once and
+    ``largest_chunk`` the most any chunk held; ``n_chunks`` chunks were run.
+    """
+
+    angles: torch.Tensor
+    pairs: torch.Tensor
+    skipped: torch.Tensor
+    epsilon: float
+    signed: bool
+    n_samples: int
+    order: int
+    count_sum: torch.Tensor
+    total: torch.Tensor
+    max_count: torch.Tensor
+    min_count: torch.Tensor
+    peak_index: torch.Tensor
+    harmonic: torch.Tensor
+    score: str
+    top: torch.Tensor
+    top_values: torch.Tensor
+    kept: torch.Tensor
+    kept_values: torch.Tensor
+    mirrored: int
+    chunk_planes: int
+    largest_chunk: int
+    n_chunks: int
+
+    @property
+    def n_planes(self) -> int:
+        return int(self.pairs.shape[0])
+
+    @property
+    def mean(self) -> torch.Tensor:
+        """The curve averaged over planes, ``[A]`` (float64): ``SRMResult.mean()`` up to rounding."""
+        return self.count_sum.to(torch.float64) / (self.n_samples * self.n_planes)
+
+    @property
+    def maximum(self) -> torch.Tensor:
+        """Largest value of each plane's curve (a fraction), ``[P]``."""
+        return self.max_count.to(torch.float64) / self.n_samples
+
+    @property
+    def minimum(self) -> torch.Tensor:
+        """Smallest value of each plane's curve (a fraction), ``[P]``."""
+        return self.min_count.to(torch.float64) / self.n_samples
+
+    @property
+    def contrast(self) -> torch.Tensor:
+        """``max / min`` of each plane's curve, ``[P]``: ``inf`` where the minimum is 0, ``nan`` for an all-zero curve."""
+        return self.max_count.to(torch.float64) / self.min_count.to(torch.float64)
+
+    @property
+    def peak_angle(self) -> torch.Tensor:
+        """Angle of each plane's (first) largest value, ``[P]``."""
+        return self.angles[self.peak_index]
+
+    @property
+    def top_pairs(self) -> torch.Tensor:
+        """Basis indices ``(i, j)`` of the top planes, ``[k, 2]``."""
+        return self.pairs[self.top.to(self.pairs.device)]
+
+    def __repr__(self) -> str:
+        kind = "signed " if self.signed else ""
+        return (
+            f"SRMSummary({kind}SRM of {self.n_samples} samples over {self.n_planes} planes x "
+            f"{self.angles.shape[0]} angles, epsilon={self.epsilon:g}; {self.mirrored} planes mirrored, "
+            f"top {self.top.shape[0]} by {self.score}, {self.n_chunks} chunks of <= {self.chunk_planes} planes)"
+        )
+
+
+def _chunk_scores(score: str, total, mx, mn, h) -> torch.Tensor:
+    if score == "abs_harmonic":
+        s = h.abs()
+    elif score == "harmonic":
+        s = h
+    elif score == "max":
+        s = mx.to(torch.float64)
+    elif score == "contrast":
+        s = mx.to(torch.float64) / mn.to(torch.float64)
+    else:  # "range"
+        s = (mx - mn).to(torch.float64)
+    return torch.where(torch.isnan(s), torch.full_like(s, -math.inf), s)
+
+
+def _tally(plane, lo, length, zero, p: int, a: int, eps: float) -> torch.Tensor:
+    """Counts ``[p, a]`` (int64) from per-sample arcs of :func:`_arc_ends`; ``plane[s]`` is sample s's plane."""
+    if 0.0 >= eps:
+        full = (length >= a) | zero
+        partial = ~full & (length > 0)
+    else:
+        full = (length >= a) & ~zero
+        partial = ~full & (length > 0) & ~zero
+    # Difference array on the circle: +1 where an arc begins, -1 after it ends;
+    # an arc that wraps past 2 pi also starts again at index 0.
+    width = a + 1
+    pl = plane[partial] * width
+    begin = torch.remainder(lo[partial], a)
+    end = begin + length[partial]
+    wraps = end > a
+    up = torch.cat([pl + begin, pl[wraps]])
+    down = pl + torch.where(wraps, end - a, end)
+    size = p * width
+    diff = torch.bincount(up, minlength=size) - torch.bincount(down, minlength=size)
+    counts = diff.view(p, width)[:, :a].cumsum(dim=1)
+    if bool(full.any()):
+        counts += torch.bincount(plane[full], minlength=p)[:, None]
+    return counts
+
+
+def _candidates(sparse, i: torch.Tensor, j: torch.Tensor):
+    """``(plane, sample)`` pairs with the sample in the list of ``b_i`` or of ``b_j`` (each pair once)."""
+    member, found, start, size = sparse
+
+    def ragged(k):
+        lengths = size[k]
+        plane = torch.repeat_interleave(torch.arange(k.shape[0], device=k.device), lengths)
+        first = torch.cumsum(lengths, 0) - lengths
+        offset = torch.arange(plane.shape[0], device=k.device) - first[plane]
+        return plane, found.index_select(0, start[k].index_select(0, plane) + offset)
+
+    r1, m1 = ragged(i)
+    r2, m2 = ragged(j)
+    flat = member.view(-1)
+    new = (~flat.index_select(0, i.index_select(0, r2) * member.shape[1] + m2)).nonzero().flatten()
+    return torch.cat([r1, r2.index_select(0, new)]), torch.cat([m1, m2.index_select(0, new)])
+
+
+def _plan_mirrors(kept: torch.Tensor, gram: torch.Tensor, k: int, tol: float):
+    """``(primary [Q], partner [Q])``: planes to sweep, each with the index of the plane it mirrors (or -1)."""
+    i, j = kept[:, 0], kept[:, 1]
+    key = i * k + j
+    order = torch.argsort(key)
+    rev = j * k + i
+    pos = torch.searchsorted(key[order], rev).clamp_(max=key.shape[0] - 1)
+    partner = order[pos]
+    found = key[partner] == rev
+    small = (gram[i.to(gram.device), j.to(gram.device)].abs() <= tol).to(kept.device)
+    use = found & (i < j) & small
+    covered = torch.zeros(kept.shape[0], dtype=torch.bool)
+    covered[partner[use]] = True
+    primary = (~covered).nonzero().flatten()
+    return primary, torch.where(use, partner, torch.full_like(partner, -1))[primary]
+
+
+def spotlight_resonance_stream(
+    activations,
+    basis,
+    epsilon: float,
+    n_angles: int = 100,
+    pairs: str = "perm",
+    signed: bool = False,
+    *,
+    order: int = 4,
+    top_k: int = 16,
+    score: str = "abs_harmonic",
+    keep_planes=None,
+    chunk_planes: int | None = None,
+    max_bytes: int | None = None,
+    mirror: bool = True,
+    max_planes: int | None = None,
+    seed: int = 0,
+    parallel_tol: float = 1e-6,
+    progress=None,
+) -> SRMSummary:
+    """SRM reduced while it is computed: mean curve, per-plane summaries and the top planes, in bounded memory.
+
+    The same counts as :func:`spotlight_resonance` (identical integers, plane
+    by plane), but the ``[P, A]`` array of curves is never built: planes are
+    swept in chunks, and each chunk's curves are reduced to the
+    :class:`SRMSummary` fields and dropped. Use it when ``P A`` is large,
+    e.g. a 768-dimensional layer has ``P = 589,056`` ordered planes.
+
+    Parameters
+    ----------
+    activations, basis, epsilon, n_angles, pairs, signed, max_planes, seed, parallel_tol
+        As in :func:`spotlight_resonance` (same planes, in the same order).
+    order : int >= 0
+        Order of the circular harmonic kept per plane (4: axes against diagonals).
+    top_k : int >= 0
+        How many planes' full curves to keep, ranked by ``score``.
+    score : one of :data:`SCORES`
+        ``"abs_harmonic"`` (``|harmonic|``, the default), ``"harmonic"``,
+        ``"max"`` (largest count), ``"contrast"`` (max / min) or ``"range"``
+        (max - min). Ties go to the lower plane index; ``nan`` ranks last.
+    keep_planes : int indices into the planes, optional
+        Planes whose full curves to keep as well (``kept_values``, rows in
+        the order of ``kept``: sorted, each once), e.g. to check a sample of
+        planes against :func:`spotlight_resonance`.
+    chunk_planes : int >= 1, optional
+        **The memory bound**: at most this many plane curves (swept or
+        mirrored) exist at any time. Default: ``max_bytes // stream_plane_bytes(N, A)``.
+    max_bytes : int, optional
+        Working-memory budget of one chunk (default 256 MiB), used to choose
+        ``chunk_planes``; give one of the two.
+    mirror : bool
+        Use the exact reflection between a plane and its reverse (below).
+    progress : callable, optional
+        Called after each chunk as ``progress(planes_done, planes_total)``.
+
+    Memory: one chunk needs at most about ``chunk_planes * (160 N + 64 A)``
+    bytes (:func:`stream_plane_bytes`; far less for ``epsilon > 0``); the
+    result holds ``5 P`` numbers (40 bytes a plane), ``A`` counts and
+    ``(top_k + len(keep_planes)) A`` curve values; the projections
+    ``c = A_hat B_hat^T`` take ``2 N K`` numbers.
+
+    Symmetry. For an orthonormal pair ``s_ji(theta) = cos(theta) b_j + sin(theta) b_i
+    = s_ij(pi / 2 - theta)``, so on the grid the curve of ``(j, i)`` at index
+    ``k`` is the curve of ``(i, j)`` at ``(A / 4 - k) mod A``. When ``A`` is a
+    multiple of 4, both orientations are among the planes and
+    ``|b_i . b_j|`` is far below the arcs' rounding tolerance, only ``(i, j)``
+    (``i < j``) is swept and ``(j, i)`` is filled in by that reflection. The
+    reflection is exact for every sample except those whose arc ends lie
+    within rounding of a grid point (the few the arc method checks
+    exactly); those samples are recomputed in the ``(j, i)`` orientation, so
+    the counts equal the direct computation's. A non-orthogonal pair
+    (``s_ji(theta) = s_ij(alpha - theta)``, off the grid) is swept in both
+    orientations.
+
+    Tensors stay on the activations' device (the angle tables are made on the
+    CPU, as :func:`spotlight_resonance` makes them, and copied there).
+    Samples that no cone can reach (in-plane length below ``epsilon``, with a
+    margin) are dropped before the arcs are solved; this changes no count.
+    """
+    a = check_activations(activations)
+    eps = check_epsilon(epsilon)
+    angles = srm_angles(n_angles)
+    mode = check_choice("pairs", pairs, PAIRS)
+    signed = check_bool("signed", signed)
+    order = check_int("order", order, minimum=0)
+    top_k = check_int("top_k", top_k, minimum=0)
+    score = check_choice("score", score, SCORES)
+    mirror = check_bool("mirror", mirror)
+    if progress is not None and not callable(progress):
+        raise TypeError(f"progress must be a callable progress(done, total) or None, got {type(progress).__name__}")
+    if chunk_planes is not None and max_bytes is not None:
+        raise ValueError("give chunk_planes or max_bytes, not both (chunk_planes is the bound; max_bytes chooses it)")
+    n, num_a = a.shape[0], angles.shape[0]
+    if chunk_planes is None:
+        budget = _STREAM_BYTES if max_bytes is None else check_int("max_bytes", max_bytes, minimum=1)
+        chunk_planes = max(1, budget // stream_plane_bytes(n, num_a))
+    chunk_planes = check_int("chunk_planes", chunk_planes, minimum=1)
+    unit_basis(basis, a.shape[1])  # dimension and value checks before anything else
+    kept, skipped, gram = plane_pairs(basis, mode, parallel_tol=parallel_tol, max_planes=max_planes, seed=seed)
+    num_p = kept.shape[0]
+    if keep_planes is None:
+        keep = torch.zeros(0, dtype=torch.int64)
+    else:
+        if isinstance(keep_planes, (int, list, tuple, range)):
+            keep_planes = torch.as_tensor(keep_planes)
+        keep = check_tensor("keep_planes", keep_planes, ndim=(0, 1))
+        if keep.is_floating_point() or keep.dtype == torch.bool or keep.is_complex():
+            raise TypeError(f"keep_planes must hold integer plane indices, got dtype {keep.dtype}")
+        keep = torch.unique(keep.reshape(-1).to(kept.device, torch.int64))  # sorted, once each
+        bad = keep[(keep < 0) | (keep >= num_p)]
+        if bad.numel():
+            raise ValueError(f"keep_planes must index the {num_p} planes (0 .. {num_p - 1}), got {bad[:5].tolist()}")
+    if skipped.shape[0]:
+        shown = ", ".join(f"({i}, {j})" for i, j in skipped[:6].tolist()) + (", ..." if skipped.shape[0] > 6 else "")
+        warnings.warn(
+            f"spotlight_resonance_stream skipped {skipped.shape[0]} pair(s) of parallel or antipodal basis vectors "
+            f"(they span no plane): {shown}; see result.skipped",
+            UserWarning,
+            stacklevel=2,
+        )
+
+    c, _ = basis_projections(a, basis)
+    dev, dtype = c.device, c.dtype
+    ct = c.T.contiguous()  # [K, N]: one contiguous row per basis vector
+    flat_ct = ct.view(-1)
+    del c
+    gram = gram.to(dev)
+    cos_t = torch.cos(angles).to(dtype).to(dev)  # the tables of spotlight_resonance, on the device
+    sin_t = torch.sin(angles).to(dtype).to(dev)
+    table = torch.cos(order * angles).to(dev)
+
+    # Planes to sweep, each with the plane its reflection fills in (-1: none).
+    _, tol_grid = _arc_tolerances(dtype, num_a)
+    mirror_tol = 0.01 * tol_grid * 2.0 * math.pi / num_a  # shift of the arc ends, far below the checked band
+    if mirror and num_a % 4 == 0 and chunk_planes >= 2:
+        primary, partner = _plan_mirrors(kept, gram, ct.shape[0], mirror_tol)
+    else:
+        primary, partner = torch.arange(num_p), torch.full((num_p,), -1, dtype=torch.int64)
+    cost = (1 + (partner >= 0).to(torch.int64)).cumsum(0)
+
+    # Samples no cone can reach: in-plane length below epsilon (margin far above rounding).
+    margin = max(1e-6, 1000.0 * torch.finfo(dtype).eps)
+    threshold = eps * eps * (1.0 - margin) if eps > 0 else None
+    sq = ct * ct if threshold is not None else None
+    sparse = None
+    if threshold is not None and num_p:
+        # A sample reaches a cone of plane (i, j) only if c_i^2 or c_j^2 is at least
+        # level = threshold (1 - |g|) / 2 (rho^2 <= (c_i^2 + c_j^2) / (1 - |g|)). When few
+        # samples pass that level, list them per basis vector and visit only those.
+        gmax = float(gram[kept[:, 0].to(dev), kept[:, 1].to(dev)].abs().max())
+        level = threshold * (1.0 - gmax) / 2.0 * (1.0 - margin)
+        member = sq >= level  # [K, N]
+        sizes = member.sum(dim=1)
+        if 2.0 * float(sizes.to(torch.float64).mean()) <= n / 4.0:
+            found = member.nonzero(as_tuple=True)[1]  # samples, grouped by basis vector
+            sparse = (member, found, sizes.cumsum(0) - sizes, sizes)
+
+    kw = dict(dtype=torch.int64, device=dev)
+    count_sum = torch.zeros(num_a, **kw)
+    total = torch.zeros(num_p, **kw)
+    max_count = torch.zeros(num_p, **kw)
+    min_count = torch.zeros(num_p, **kw)
+    peak_index = torch.zeros(num_p, **kw)
+    harmonic = torch.zeros(num_p, dtype=torch.float64, device=dev)
+    keep_slot = torch.full((num_p,), -1, **kw)
+    keep_slot[keep.to(dev)] = torch.arange(keep.shape[0], **kw)
+    kept_counts = torch.zeros(keep.shape[0], num_a, **kw)
+    top = torch.zeros(0, **kw)
+    top_score = torch.zeros(0, dtype=torch.float64, device=dev)
+    top_counts = torch.zeros(0, num_a, **kw)
+
+    done, n_chunks, largest, start, q = 0, 0, 0, 0, primary.shape[0]
+    while start < q:
+        base = int(cost[start - 1]) if start else 0
+        stop = max(start + 1, int(torch.searchsorted(cost, base + chunk_planes, right=True)))
+        plan = primary[start:stop]  # plane bookkeeping lives with the pairs (CPU); the data stays on dev
+        prim, part = plan.to(dev), partner[start:stop].to(dev)
+        i, j = kept[plan, 0].to(dev), kept[plan, 1].to(dev)
+        start = stop
+        p = prim.shape[0]
+        g = gram[i, j].to(dtype)
+        s = torch.sqrt(1.0 - g * g)  # in_plane_coordinates' arithmetic, term by term
+        if sparse is not None:
+            rows, cols = _candidates(sparse, i, j)
+            us = flat_ct.index_select(0, i.index_select(0, rows) * n + cols)
+            vs = (flat_ct.index_select(0, j.index_select(0, rows) * n + cols) - g[rows] * us) / s[rows]
+            reach = (us * us + vs * vs >= threshold).nonzero().flatten()
+            rows, cols = rows.index_select(0, reach), cols.index_select(0, reach)
+            us, vs = us.index_select(0, reach), vs.index_select(0, reach)
+        elif threshold is not None and not bool(g.any()):
+            rows, cols = (sq[i] + sq[j] >= threshold).nonzero(as_tuple=True)
+            us = ct[i[rows], cols]
+            vs = (ct[j[rows], cols] - g[rows] * us) / s[rows]
+        else:
+            u_all = ct[i]
+            v_all = (ct[j] - g[:, None] * u_all) / s[:, None]
+            if threshold is not None:
+                rows, cols = (u_all * u_all + v_all * v_all >= threshold).nonzero(as_tuple=True)
+                us, vs = u_all[rows, cols], v_all[rows, cols]
+            else:
+                rows = torch.arange(p, device=dev).repeat_interleave(n)
+                cols = torch.arange(n, device=dev).repeat(p)
+                us, vs = u_all.reshape(-1), v_all.reshape(-1)
+            del u_all, v_all
+        mpos = (part >= 0).nonzero().flatten()
+        direct = torch.zeros(p, num_a, **kw)
+        mirrored = torch.zeros(mpos.shape[0], num_a, **kw)
+        for sign in (1, -1) if signed else (1,):
+            su, sv = (us, vs) if sign > 0 else (-us, -vs)
+            lo, length, zero, near = _arc_ends(su, sv, cos_t, sin_t, eps)
+            counts = _tally(rows, lo, length, zero, p, num_a, eps)
+            direct += sign * counts
+            if mpos.shape[0] == 0:
+                continue
+            corr = None
+            sel = (near & (part[rows] >= 0)).nonzero().flatten()
+            if sel.numel():
+                # Samples checked exactly: drop their reflected arcs, add their arcs swept from b_j.
+                r, m = rows[sel], cols[sel]
+                jr, ir = j[r], i[r]
+                g2 = gram[jr, ir].to(dtype)
+                s2 = torch.sqrt(1.0 - g2 * g2)
+                u2 = ct[jr, m]
+                v2 = (ct[ir, m] - g2 * u2) / s2
+                if sign < 0:
+                    u2, v2 = -u2, -v2
+                lo2, len2, zero2, _ = _arc_ends(u2, v2, cos_t, sin_t, eps)
+                lo_ref = num_a // 4 - lo[sel] - length[sel] + 1
+                corr = _tally(r, lo2, len2, zero2, p, num_a, eps) - _tally(
+                    r, lo_ref, length[sel], zero[sel], p, num_a, eps
+                )
+            block = torch.roll(counts.index_select(0, mpos).flip(1), num_a // 4 + 1, 1)  # index k <- (A/4 - k) mod A
+            if corr is not None:
+                block += corr[mpos]
+            mirrored += sign * block
+        del us, vs, rows, cols
+        curves = torch.cat([direct, mirrored])
+        idx = torch.cat([prim, part[mpos]])
+        tot = curves.sum(dim=1)
+        pk = torch.argmax(curves, dim=1)
+        mx = curves.gather(1, pk[:, None])[:, 0]
+        mn = curves.amin(dim=1)
+        h = _harmonics(curves, table)
+        total[idx], max_count[idx], min_count[idx], peak_index[idx], harmonic[idx] = tot, mx, mn, pk, h
+        count_sum += curves.sum(dim=0)
+        slot = keep_slot[idx]
+        want = slot >= 0
+        if bool(want.any()):
+            kept_counts[slot[want]] = curves[want]
+        if top_k:
+            cand = torch.cat([top, idx])
+            cand_score = torch.cat([top_score, _chunk_scores(score, tot, mx, mn, h)])
+            by_index = torch.argsort(cand)
+            best = by_index[torch.argsort(-cand_score[by_index], stable=True)][:top_k]
+            top_counts = torch.cat([top_counts, curves])[best]
+            top, top_score = cand[best], cand_score[best]
+        n_chunks += 1
+        largest = max(largest, int(curves.shape[0]))
+        done += int(curves.shape[0])
+        if progress is not None:
+            progress(done, num_p)
+
+    return SRMSummary(
+        angles=angles.to(dev),
+        pairs=kept,
+        skipped=skipped,
+        epsilon=eps,
+        signed=signed,
+        n_samples=int(n),
+        order=order,
+        count_sum=count_sum,
+        total=total,
+        max_count=max_count,
+        min_count=min_count,
+        peak_index=peak_index,
+        harmonic=harmonic,
+        score=score,
+        top=top,
+        top_values=top_counts.to(torch.float64) / n,
+        kept=keep.to(dev),
+        kept_values=kept_counts.to(torch.float64) / n,
+        mirrored=int((partner >= 0).sum()),
+        chunk_planes=int(chunk_planes),
+        largest_chunk=int(largest),
+        n_chunks=int(n_chunks),
+    )
 
 
 def rotation_matrix_srm(
