@@ -14,7 +14,7 @@ HEADLESS := ISODL_HEADLESS=1 OMP_NUM_THREADS=1 MPLBACKEND=module://matplotlib_in
 # with floats, addresses and timings sanitised; a cell times out after 600 s (a guard against hangs; budgets are reported by make course).
 NBVAL_ARGS := --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=600 --nbval-kernel-name=python3
 
-.PHONY: help setup lab lint format test test-lib test-notebooks test-browser course execute student clean
+.PHONY: help setup lab lint format test test-lib test-notebooks test-browser course paper execute student clean
 
 help:
 	@echo "make lab       set up .venv and open JupyterLab on notebooks/"
@@ -22,6 +22,7 @@ help:
 	@echo "make format    apply ruff format and ruff check --fix"
 	@echo "make test-browser  run every notebook in JupyterLab in headless Chromium (needs /usr/bin/chromium)"
 	@echo "make course    execute every notebook into build/course, write build/runtimes.md"
+	@echo "make paper     execute every notebook at SCALE=\"paper\" into build/paper, write build/runtimes_paper.md (slow; not part of make test)"
 	@echo "make student   write student copies (solutions removed) to build/student/"
 	@echo "make execute   re-run notebooks in place before committing (NB=notebooks/00_start_here.ipynb for one)"
 
@@ -67,6 +68,11 @@ test-browser: $(STAMP)
 
 course: $(STAMP)
 	$(HEADLESS) $(BIN)/python -m tools.course run --out build/course --report build/runtimes.md
+
+# The same at SCALE="paper" (papermill parameter and ISODL_SCALE): the sizes closer to the papers'.
+# Minutes per notebook on a CPU; the 60 s / 30 s budgets are course-scale, so the report gives times only.
+paper: $(STAMP)
+	$(HEADLESS) $(BIN)/python -m tools.course run --scale paper --out build/paper --report build/runtimes_paper.md
 
 execute: $(STAMP)
 	$(HEADLESS) $(BIN)/python -m tools.course execute $(NB)

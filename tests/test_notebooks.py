@@ -97,3 +97,329 @@ def test_claims_hold_for_another_seed(path: Path, tmp_path: Path):
     out = json.loads((tmp_path / path.name).read_text())
     injected = [c for c in out["cells"] if "injected-parameters" in c["metadata"].get("tags", [])]
     assert injected and "SEED = 1" in "".join(injected[0]["source"])
+
+
+# --- SCALE="paper": every notebook's paper-scale sizes, resolved without training ---------------------
+#
+# Each notebook's sizes come from its parameters cell and from `isodl.by_scale(cfg.scale, course=...,
+# paper=...)` calls in its code cells. The helpers below read those calls with the ast module and
+# evaluate just them (and the plain assignments they build on, such as `cfg = isodl.setup(SEED, SCALE)`)
+# in a namespace holding the parameters cell: no data, no model, no training. `make paper` runs the
+# notebooks for real; this test keeps their paper sizes valid between such runs.
+
+#: Sizes that are smaller (or empty) at paper scale on purpose: (notebook, name) -> why.
+PAPER_SMALLER_ON_PURPOSE = {
+    ("04_quantised_representations.ipynb", "batch_size"): "the paper trains with batch 24, the course with 32",
+    ("10_normalisation_from_first_principles.ipynb", "extra_seeds"): (
+        "at paper scale every seed is a tuning seed (tune_seeds has five), so no extra seeds"
+    ),
+}
+
+#: Relations between one notebook's sizes that its later cells rely on, checked at both scales.
+SIZE_RELATIONS = {
+    "10_normalisation_from_first_principles.ipynb": [
+        ("every method of the batch-size test has a tuned rate", ("bs_methods", "grid"), lambda a, b: set(a) <= set(b)),
+        ("every method of the ablation has a tuned rate", ("ablation_methods", "grid"), lambda a, b: set(a) <= set(b)),
+        ("the fixed-epoch batch sizes are batch sizes", ("epoch_sizes", "batch_sizes"), lambda a, b: set(a) <= set(b)),
+        ("the extra seeds are not tuning seeds", ("extra_seeds", "tune_seeds"), lambda a, b: not set(a) & set(b)),
+    ],
+}
+
+_SAFE_BUILTINS = {
+    name: getattr(__builtins__, name) if not isinstance(__builtins__, dict) else __builtins__[name]
+    for name in ("abs", "dict", "enumerate", "float", "int", "len", "list", "max", "min", "range", "round")
+    + ("set", "sorted", "str", "sum", "tuple", "zip")
+}
+
+
+def _is_by_scale(node) -> bool:
+    import ast
+
+    if not isinstance(node, ast.Call):
+        return False
+    func = node.func
+    return (isinstance(func, ast.Attribute) and func.attr == "by_scale") or (
+        isinstance(func, ast.Name) and func.id == "by_scale"
+    )
+
+
+def _python_source(source: str) -> str:
+    """A code cell as plain Python (IPython magics such as `%time` become function calls)."""
+    from IPython.core.inputtransformer2 import TransformerManager
+
+    return TransformerManager().transform_cell(source)
+
+
+def _stored_names(stmt) -> set[str]:
+    import ast
+
+    return {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name) and isinstance(n.ctx, ast.Store)}
+
+
+def _forget(stmt, ns: dict, keep) -> None:
+    """Drop what a statement that is not evaluated may change: the names it binds, and the mutable
+    values it mentions (``trained.append(net)`` in a loop), except the sizes and ``keep``."""
+    import ast
+
+    mentioned = {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name)}
+    for name in _stored_names(stmt) | {m for m in mentioned if isinstance(ns.get(m), (list, dict, set))}:
+        if name not in keep:
+            ns.pop(name, None)
+
+
+def _size_label(stmt, call) -> tuple[str, bool]:
+    """The name a by_scale call defines, and whether the statement is a plain `name = by_scale(...)`."""
+    import ast
+
+    targets = stmt.targets if isinstance(stmt, ast.Assign) else [stmt.target] if isinstance(stmt, ast.AnnAssign) else []
+    names = [t.id for t in targets if isinstance(t, ast.Name)]
+    if names and len(names) == len(targets) and stmt.value is call:
+        return names[0], True
+    keyword = next((k.arg for k in ast.walk(stmt) if isinstance(k, ast.keyword) and k.value is call), None)
+    where = names[0] if names else f"a {type(stmt).__name__} statement"
+    return (f"{keyword}= in {where}" if keyword else f"by_scale(...) in {where}"), False
+
+
+class _KeepSizes:
+    """The names :func:`_forget` keeps: the sizes found so far (by_scale results) and a few protected names."""
+
+    def __init__(self, found, protected):
+        self.found, self.protected = found, protected
+
+    def __contains__(self, name) -> bool:
+        return name in self.protected or name in self.found.sizes
+
+
+class ResolvedSizes:
+    """What :func:`resolve_sizes` found: ``sizes`` (name -> value), where each comes from, and checkable prints."""
+
+    def __init__(self, notebook: str):
+        self.notebook = notebook
+        self.parameters: dict = {}
+        self.scale: str | None = None
+        self.sizes: dict = {}
+        self.where: dict[str, str] = {}
+        self.prints: list[tuple[int, str]] = []  # (code cell, text printed from parameters and sizes only)
+        self.outputs: dict[int, str] = {}  # code cell -> its committed stdout
+
+
+def resolve_sizes(path: Path, scale: str | None = None) -> ResolvedSizes:
+    """Evaluate a notebook's `by_scale` sizes as a run with SCALE=``scale`` would (None: the parameters cell's).
+
+    The parameters cell is executed, then ``scale`` is injected as papermill injects it; the
+    environment (``ISODL_SCALE``) is read by the real ``isodl.core.config.resolve_scale`` inside a
+    stand-in for ``isodl.setup``. Every later top-level statement holding a ``by_scale`` call must
+    resolve from the parameters and the sizes before it (an AssertionError names the notebook and
+    the size otherwise); other plain assignments are evaluated when they can be (with a few
+    builtins and nothing imported) and forgotten when they cannot.
+    """
+    import ast
+    import builtins
+    import io
+    import types
+
+    from isodl.core.config import by_scale, resolve_scale
+
+    nb = nbformat.read(path, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    found = ResolvedSizes(path.name)
+    first = next(i for i, c in enumerate(code) if "parameters" in c.metadata.get("tags", []))
+    ns: dict = {"__builtins__": _SAFE_BUILTINS}
+    exec(compile(_python_source(code[first].source), f"{path.name}::Cell {first}", "exec"), ns)
+    found.parameters = {k: v for k, v in ns.items() if k != "__builtins__"}
+    if scale is not None:
+        ns["SCALE"] = scale  # papermill's injected-parameters cell
+
+    def setup(seed=0, scale="course", **_ignored):
+        cfg = types.SimpleNamespace(seed=seed, scale=resolve_scale(scale))
+        found.scale = cfg.scale
+        return cfg
+
+    ns["isodl"] = types.SimpleNamespace(setup=setup, by_scale=by_scale)
+    ns["by_scale"] = by_scale
+    keep = _KeepSizes(found, protected={"isodl", "by_scale", "cfg", "__builtins__"})
+    for i in range(first + 1, len(code)):
+        cell = code[i]
+        found.outputs[i] = "".join(o.get("text", "") for o in cell.outputs if o.get("output_type") == "stream")
+        try:
+            tree = ast.parse(_python_source(cell.source))
+        except SyntaxError as exc:
+            assert "by_scale" not in cell.source, f"{path.name}: code cell {i} holds by_scale but does not parse: {exc}"
+            continue
+        for stmt in tree.body:
+            calls = [n for n in ast.walk(stmt) if _is_by_scale(n)]
+            if calls:
+                for call in calls:
+                    name, plain = _size_label(stmt, call)
+                    where = f"{path.name}: {name} (code cell {i}, line {call.lineno}: {ast.unparse(call)[:120]})"
+                    assert call.args and ast.unparse(call.args[0]) == "cfg.scale", (
+                        f"{where}: pass cfg.scale to by_scale (what isodl.setup resolved, ISODL_SCALE included)"
+                    )
+                    assert "cfg" in ns, f"{where}: by_scale is called before cfg = isodl.setup(SEED, SCALE)"
+                    try:
+                        value = eval(compile(ast.Expression(call), where, "eval"), ns)
+                    except Exception as exc:
+                        raise AssertionError(
+                            f"{where}: does not resolve from the parameters cell and the sizes before it: {exc!r}"
+                        ) from None
+                    found.sizes[name], found.where[name] = value, where
+                    if plain:
+                        for target in _stored_names(stmt):
+                            ns[target] = value
+                _forget(stmt, ns, keep)
+            elif (
+                isinstance(stmt, ast.Expr)
+                and isinstance(stmt.value, ast.Call)
+                and isinstance(stmt.value.func, ast.Name)
+                and stmt.value.func.id == "print"
+                and "cfg" not in ast.unparse(stmt).replace("cfg.scale", "")
+            ):
+                buffer = io.StringIO()
+                try:
+                    eval(
+                        compile(ast.Expression(stmt.value), "print", "eval"),
+                        {**ns, "print": lambda *a, **k: builtins.print(*a, **{**k, "file": buffer})},
+                    )
+                except Exception:
+                    continue  # prints something computed: not a size
+                found.prints.append((i, buffer.getvalue()))
+            elif isinstance(stmt, (ast.Assign, ast.AnnAssign)):
+                try:
+                    exec(compile(ast.Module(body=[stmt], type_ignores=[]), "assign", "exec"), ns)
+                except Exception:
+                    _forget(stmt, ns, keep)
+            elif not isinstance(stmt, (ast.Import, ast.ImportFrom)):
+                _forget(stmt, ns, keep)  # a loop, a def, a call: what it changes is not known here
+    return found
+
+
+def _is_number(x) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def size_problems(name: str, course, paper, *, smaller_ok: bool = False) -> list[str]:
+    """Why ``paper`` is not a valid paper-scale value of the size whose course value is ``course`` ([] if it is).
+
+    Numbers are finite and positive (entries of a list of seeds: non-negative), ints stay ints, containers keep the
+    course's type and kind of elements, and the paper scale is at least the course scale (as large,
+    as many entries, every course choice still there) unless ``smaller_ok``.
+    """
+    import math
+
+    seed = name.lower().endswith("seeds")  # a list of seeds may hold seed 0; a count of seeds may not
+    if _is_number(course):
+        if not _is_number(paper):
+            return [f"{name} = {paper!r} at paper scale is not a number (course: {course!r})"]
+        if isinstance(course, int) and not isinstance(paper, int):
+            return [f"{name} = {paper!r} at paper scale is not an int (course: {course!r})"]
+        problems = []
+        if not math.isfinite(paper) or paper <= 0:
+            problems.append(f"{name} = {paper!r} at paper scale is not positive")
+        if paper < course and not smaller_ok:
+            problems.append(f"{name} = {paper!r} at paper scale is smaller than at course scale ({course!r})")
+        return problems
+    if isinstance(course, dict):
+        if not isinstance(paper, dict):
+            return [f"{name} = {paper!r} at paper scale is not a dict (course: {course!r})"]
+        missing = [k for k in course if k not in paper]
+        problems = [f"{name} at paper scale lacks the course keys {missing}"] if missing else []
+        for key, value in paper.items():
+            reference = course.get(key, value)
+            problems += size_problems(f"{name}[{key!r}]", reference, value, smaller_ok=smaller_ok)
+        return problems
+    if isinstance(course, (list, tuple)):
+        if type(paper) is not type(course):
+            return [f"{name} = {paper!r} at paper scale is a {type(paper).__name__}, not a {type(course).__name__}"]
+        problems = []
+        if len(paper) < max(len(course), 1) and not smaller_ok:
+            problems.append(f"{name} = {paper!r} at paper scale has fewer entries than at course scale ({course!r})")
+        if all(_is_number(c) for c in course):
+            bad = [p for p in paper if not _is_number(p) or not math.isfinite(p) or p < 0 or (p == 0 and not seed)]
+            if bad:
+                problems.append(f"{name} = {paper!r} at paper scale holds invalid entries {bad}")
+            elif course and paper and max(paper) < max(course) and not smaller_ok:
+                problems.append(f"{name} = {paper!r} at paper scale stops below the course's largest {max(course)!r}")
+            if seed and (any(not isinstance(p, int) for p in paper) or len(set(paper)) != len(paper)):
+                problems.append(f"{name} = {paper!r} at paper scale: seeds must be distinct ints")
+        else:
+            kinds = {type(c) for c in course}
+            bad = [p for p in paper if type(p) not in kinds]
+            if bad:
+                problems.append(f"{name} = {paper!r} at paper scale holds entries unlike the course's: {bad}")
+            missing = [c for c in course if c not in paper]
+            if missing and not smaller_ok:
+                problems.append(f"{name} at paper scale drops the course's {missing}")
+        return problems
+    if type(paper) is not type(course):
+        return [f"{name} = {paper!r} at paper scale is a {type(paper).__name__}, not a {type(course).__name__}"]
+    return []
+
+
+def paper_size_problems(path: Path) -> list[str]:
+    """Everything wrong with a notebook's paper-scale sizes (see :func:`size_problems` and SIZE_RELATIONS)."""
+    import os
+
+    from isodl.core.config import SCALE_ENV
+
+    saved = os.environ.pop(SCALE_ENV, None)
+    try:
+        course = resolve_sizes(path, "course")
+        paper = resolve_sizes(path, "paper")
+        os.environ[SCALE_ENV] = "paper"
+        via_env = resolve_sizes(path)  # SCALE stays the parameters cell's; ISODL_SCALE wins
+    finally:
+        os.environ.pop(SCALE_ENV, None)
+        if saved is not None:
+            os.environ[SCALE_ENV] = saved
+    name = path.name
+    problems = [] if course.sizes else [f"{name}: no isodl.by_scale(cfg.scale, ...) size, so SCALE changes nothing"]
+    problems += [f"{name}: {p}" for p in ("course", "paper") if {"course": course, "paper": paper}[p].scale != p]
+    for size, value in paper.sizes.items():
+        smaller_ok = (name, size) in PAPER_SMALLER_ON_PURPOSE
+        problems += [
+            f"{name}: {p} [{paper.where[size]}]"
+            for p in size_problems(size, course.sizes[size], value, smaller_ok=smaller_ok)
+        ]
+        if via_env.sizes.get(size) != value:
+            problems.append(
+                f"{name}: {size} is {via_env.sizes.get(size)!r} with ISODL_SCALE=paper but {value!r} with SCALE='paper'"
+            )
+    for resolved in (course, paper):
+        for claim, names, holds in SIZE_RELATIONS.get(name, []):
+            values = [resolved.sizes[n] for n in names]
+            if not holds(*values):
+                shown = ", ".join(f"{n} = {v!r}" for n, v in zip(names, values))
+                problems.append(f"{name}: at {resolved.scale} scale, {claim} does not hold ({shown})")
+    return problems
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_paper_sizes_are_valid(path: Path):
+    """SCALE='paper' resolves to valid sizes in every notebook (no training: just the by_scale calls)."""
+    problems = paper_size_problems(path)
+    assert not problems, "invalid paper-scale sizes:\n" + "\n".join(problems)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_course_sizes_are_the_committed_ones(path: Path, monkeypatch):
+    """The same extraction at the default SCALE gives the sizes the committed outputs were run with."""
+    from isodl.core.config import SCALE_ENV
+
+    monkeypatch.delenv(SCALE_ENV, raising=False)
+    course = resolve_sizes(path)  # the parameters cell as committed
+    assert course.parameters.get("SCALE") == "course", (
+        f"{path.name}: the parameters cell must default to SCALE = 'course'"
+    )
+    assert course.scale == "course"
+    problems = [
+        f"{path.name}: {p} [{course.where[size]}]"
+        for size, value in course.sizes.items()
+        for p in size_problems(size, value, value)
+    ]
+    for cell, text in course.prints:
+        if text.strip() not in course.outputs[cell]:
+            problems.append(
+                f"{path.name}: code cell {cell} prints {text.strip()!r} from the course sizes, "
+                f"but its committed output is {course.outputs[cell].strip()[:300]!r}"
+            )
+    assert not problems, "\n".join(problems)

@@ -173,3 +173,129 @@ def test_course_map_names_the_code_behind_every_notebook():
         coursemap.code_for("99")
     with pytest.raises(TypeError, match="notebook"):
         coursemap.code_for(7)
+
+
+# --- run --scale paper (make paper) -------------------------------------------------------------------
+
+SCALE_PROBE = (
+    "import os\n"
+    "from isodl.core.config import resolve_scale\n"
+    "print(SCALE, os.environ.get('ISODL_SCALE'), resolve_scale(SCALE))\n"
+    "assert resolve_scale(SCALE) == 'paper', 'the kernel runs at course scale'"
+)
+
+
+def scale_notebook(path, body=SCALE_PROBE):
+    """A tiny notebook whose parameters cell says SCALE = "course", as every course notebook's does."""
+    tiny_notebook(path, body)
+    nb = nbformat.read(path, as_version=4)
+    nb.cells[1].source = 'SEED = 0\nSCALE = "course"'
+    nbformat.write(nb, path)
+    return path
+
+
+@pytest.mark.notebooks
+def test_run_course_at_paper_scale(tmp_path, monkeypatch):
+    monkeypatch.delenv("ISODL_SCALE", raising=False)
+    src = scale_notebook(tmp_path / "00_scale.ipynb")
+    report = tmp_path / "runtimes_paper.md"
+    rows = course.run_course([src], out=tmp_path / "paper", report=report, scale="paper")
+    assert rows[0]["status"] == "ok", rows[0]["status"]
+    out = nbformat.read(tmp_path / "paper" / "00_scale.ipynb", as_version=4)
+    injected = [c for c in out.cells if "injected-parameters" in c.metadata.get("tags", [])]
+    assert injected and 'SCALE = "paper"' in injected[0].source
+    printed = "".join(o.get("text", "") for c in out.cells if c.cell_type == "code" for o in c.outputs)
+    assert "paper paper paper" in printed  # the parameter, ISODL_SCALE and what isodl.setup resolves
+    text = report.read_text()
+    assert text.startswith('# Notebook run times at SCALE="paper"')
+    assert "`make paper`" in text and "SCALE=paper," in text
+    row = next(line for line in text.splitlines() if line.startswith("| 00_scale.ipynb |")).split(" | ")
+    assert row[2] == row[5] == "n/a (paper scale)" and row[-1] == "ok |"  # budget columns, status
+    assert "over 60" not in text and "OVER" not in text
+    assert "Run in progress" not in text  # finished: nothing left to run
+    # ISODL_SCALE alone (no --scale) also runs at paper scale, and the report says so
+    monkeypatch.setenv("ISODL_SCALE", "paper")
+    rows = course.run_course([src], out=tmp_path / "env", report=report)
+    assert rows[0]["status"] == "ok", rows[0]["status"]
+    assert report.read_text().startswith('# Notebook run times at SCALE="paper"')
+
+
+def test_run_course_passes_the_scale_to_the_kernel(tmp_path, monkeypatch):
+    """Without a kernel: what run_course hands each child process for --scale paper, and the report."""
+    import json
+
+    monkeypatch.delenv("ISODL_SCALE", raising=False)
+    calls = []
+
+    class Done:
+        stdout = '{"seconds": 125.0, "peak_mb": 900, "status": "ok"}\n'
+        stderr = ""
+
+    def fake_run(cmd, **kwargs):
+        calls.append((cmd, kwargs))
+        return Done()
+
+    monkeypatch.setattr(course.subprocess, "run", fake_run)
+    first, second = tiny_notebook(tmp_path / "00_a.ipynb"), tiny_notebook(tmp_path / "01_b.ipynb")
+    report = tmp_path / "runtimes_paper.md"
+    rows = course.run_course([first, second], out=tmp_path / "out", report=report, scale="paper")
+    assert [r["notebook"] for r in rows] == ["00_a.ipynb", "01_b.ipynb"]
+    for cmd, kwargs in calls:
+        assert json.loads(cmd[cmd.index("_one") + 3]) == {"SCALE": "paper"}  # papermill parameter
+        assert cmd[cmd.index("--timeout") + 1] == str(course.PAPER_CELL_TIMEOUT_SECONDS)
+        assert kwargs["env"]["ISODL_SCALE"] == "paper"  # the kernel inherits it: wins over the parameters cell
+    text = report.read_text()
+    assert "| 00_a.ipynb | 125.0 | n/a (paper scale) |" in text and "OVER" not in text and "over 60" not in text
+    assert "Total: 250.0 s for 2 notebook(s)." in text
+    calls.clear()
+    course.run_course([first], out=tmp_path / "out", report=tmp_path / "r.md", parameters={"SEED": 1})
+    cmd, kwargs = calls[0]
+    assert json.loads(cmd[cmd.index("_one") + 3]) == {"SEED": 1} and "ISODL_SCALE" not in kwargs["env"]
+    assert cmd[cmd.index("--timeout") + 1] == str(course.CELL_TIMEOUT_SECONDS)
+    assert "| 00_a.ipynb | 125.0 | OVER 90 s |" in (tmp_path / "r.md").read_text()  # course budgets apply
+    with pytest.raises(ValueError, match="scale must be one of"):
+        course.run_course([first], out=tmp_path / "out", report=report, scale="huge")
+
+
+def test_report_at_paper_scale_has_no_budget_verdicts(tmp_path):
+    rows = [
+        {"notebook": "00_a.ipynb", "seconds": 20.0, "peak_mb": 300, "status": "ok", "longest_cell": 3,
+         "longest_cell_seconds": 12.0},
+        {"notebook": "01_b.ipynb", "seconds": 700.0, "peak_mb": 300, "status": "ok", "longest_cell": 10,
+         "longest_cell_seconds": 470.0},
+        {"notebook": "02_c.ipynb", "seconds": 5.0, "peak_mb": 300, "status": "FAILED: AssertionError",
+         "longest_cell": 1, "longest_cell_seconds": 2.0},
+    ]  # fmt: skip
+    report = tmp_path / "runtimes_paper.md"
+    course._write_report(rows, report, {"SCALE": "paper"}, scale="paper", pending=["03_d.ipynb"])
+    text = report.read_text()
+    assert text.startswith('# Notebook run times at SCALE="paper"')
+    assert "| 01_b.ipynb | 700.0 | n/a (paper scale) | cell 10 | 470.0 | n/a (paper scale) |" in text
+    assert "| 02_c.ipynb | 5.0 | n/a (paper scale) | cell 1 | 2.0 | n/a (paper scale), so far (run failed) |" in text
+    assert "over 60" not in text and "OVER" not in text and "within the 30 s" not in text
+    assert "course-scale budgets" in text
+    assert "Longest cell: 01_b.ipynb cell 10, 470.0 s; no cell budget at paper scale." in text
+    assert "Run in progress; still to run: 03_d.ipynb." in text
+    course._write_report(rows[:1], report, None)  # no scale given, no ISODL_SCALE: course scale, budgets apply
+    assert report.read_text().startswith('# Notebook run times at SCALE="course"')
+
+
+def test_effective_scale_and_the_scale_option():
+    from isodl.core.config import SCALES
+
+    assert course.effective_scale({}, {}) == "course"
+    assert course.effective_scale({"SCALE": "paper"}, {}) == "paper"
+    assert course.effective_scale({"SCALE": "course"}, {"ISODL_SCALE": "paper"}) == "paper"  # as resolve_scale
+    assert course.SCALES == SCALES
+    with pytest.raises(SystemExit):
+        course.main(["run", "--scale", "huge"])
+
+
+def test_make_paper_runs_every_notebook_at_paper_scale_outside_make_test():
+    makefile = (course.ROOT / "Makefile").read_text()
+    recipe = makefile.split("\npaper:", 1)[1].split("\n\n", 1)[0]
+    assert "tools.course run --scale paper" in recipe
+    assert "--out build/paper" in recipe and "--report build/runtimes_paper.md" in recipe
+    assert "make paper" in makefile.split("\nhelp:", 1)[1].split("\n\n", 1)[0]  # a help line
+    test_recipe = makefile.split("\ntest:", 1)[1].split("\n\n", 1)[0]
+    assert "paper" not in test_recipe
