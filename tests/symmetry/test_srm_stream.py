@@ -1,4 +1,4 @@
-"""Streaming reductions of SRM and PPPM (isodl.symmetry.srm.spotlight_resonance_stream, pppm.pppm_density_stream)."""
+"""Streaming reductions of SRM and PPPM (isodl.symmetry.srm.spotlight_resonance_stream, pppm.pppm_density(stream=True))."""
 
 from __future__ import annotations
 
@@ -278,8 +278,8 @@ def test_pppm_stream_equals_full(pairs):
         ):
             full = pppm.pppm_density(x, basis, 0.6, pairs, **kw)
             seen = []
-            st = pppm.pppm_density_stream(
-                x, basis, 0.6, pairs, chunk_planes=3, progress=lambda d, t: seen.append(d), **kw
+            st = pppm.pppm_density(
+                x, basis, 0.6, pairs, stream=True, chunk_planes=3, progress=lambda d, t: seen.append(d), **kw
             )
             assert torch.equal(st.image, full.image) and torch.equal(st.raw, full.raw)
             assert (st.reference is None) == (full.reference is None)
@@ -297,7 +297,7 @@ def test_pppm_stream_float32_and_zero_rows():
     x[:5] = 0.0
     for eps in (0.7, 0.0):
         full = pppm.pppm_density(x, None, eps, n_reference=200)
-        st = pppm.pppm_density_stream(x, None, eps, n_reference=200, max_bytes=64 * 150 * 2)
+        st = pppm.pppm_density(x, None, eps, n_reference=200, max_bytes=64 * 150 * 2, stream=True)
         assert st.result.chunk_planes == 2
         assert torch.equal(st.image, full.image) and len(st.result) == len(full.result)
 
@@ -314,7 +314,7 @@ def test_pppm_stream_bad_arguments():
         (dict(pairs="x"), ValueError, "pairs"),
     ]:
         with pytest.raises(error, match=word):
-            pppm.pppm_density_stream(x, **kwargs)
+            pppm.pppm_density(x, stream=True, **kwargs)
 
 
 # --------------------------------------------------------------------------- the benchmark

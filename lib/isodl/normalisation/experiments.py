@@ -40,6 +40,7 @@ own protocol, datasets and numbers were not available to the course.
 from __future__ import annotations
 
 import copy
+import functools
 import math
 import time
 from collections.abc import Callable, Mapping, Sequence
@@ -453,6 +454,7 @@ def compare_methods(
     methods = _check_methods(list(lr_grid))
     seeds = _check_seeds(seeds)
     steps = steps_for_epochs(split.x_train.shape[0], batch_size, epochs)
+    run = functools.partial(train_run, split=split, batch_size=batch_size, steps=steps, widths=widths)
     rows = []
     for method in methods:
         rates = lr_grid[method]
@@ -460,19 +462,7 @@ def compare_methods(
             raise TypeError(f"lr_grid[{method!r}] must be a non-empty list of learning rates, got {rates!r}")
         for lr in rates:
             lr = check_float(f"lr_grid[{method!r}] entry", lr, minimum=0.0, strict_minimum=True)
-            for seed in seeds:
-                rows.append(
-                    train_run(
-                        method,
-                        split,
-                        lr=lr,
-                        batch_size=batch_size,
-                        steps=steps,
-                        seed=seed,
-                        widths=widths,
-                        return_model=keep_models,
-                    )
-                )
+            rows += [run(method, lr=lr, seed=seed, return_model=keep_models) for seed in seeds]
     return rows
 
 

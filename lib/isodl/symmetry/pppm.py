@@ -41,7 +41,7 @@ basis, ``epsilon`` and pair mode, the same kernel and grid. The reference is
 floored before dividing so empty regions do not blow up. The precise recipe
 of the paper is not known; this one is the course's reconstruction.
 
-For large bases :func:`pppm_density_stream` bins the kept points chunk by
+For large bases :func:`pppm_density(stream=True)` bins the kept points chunk by
 chunk of planes instead of pooling them (the same image, bounded memory).
 
 Conventions: ``epsilon`` in [-1, 1]; an all-zero activation row has no
@@ -69,15 +69,33 @@ __all__ = [
     "PPPMDensity",
     "pppm_density",
     "PPPMTally",
-    "pppm_density_stream",
 ]
 
 # Elements (samples x planes) handled per chunk, so memory stays bounded for big bases.
 _CHUNK = 1 << 22
 
 
+class _CountsAgainstIsotropic:
+    """What :class:`PPPMResult` and :class:`PPPMTally` share: counts set against the isotropic expectation."""
+
+    @property
+    def n_planes(self) -> int:
+        return int(self.pairs.shape[0])
+
+    @property
+    def expected(self) -> float:
+        """The number of points an isotropic cloud of the same size would give (:func:`isotropic_expected_count`)."""
+        return isotropic_expected_count(self.n_samples, self.n_dim, self.n_planes, self.epsilon)
+
+    @property
+    def count_ratio(self) -> float:
+        """Kept points over the isotropic expectation (1 for isotropic data)."""
+        exp = self.expected
+        return float("inf") if exp == 0 else len(self) / exp
+
+
 @dataclass
-class PPPMResult:
+class PPPMResult(_CountsAgainstIsotropic):
     """The pooled in-plane points of a PPPM run.
 
     * ``points``: ``[M, 2]`` kept ``(u, v)`` coordinates (``u`` along ``b_i``,
@@ -101,10 +119,6 @@ class PPPMResult:
         return int(self.points.shape[0])
 
     @property
-    def n_planes(self) -> int:
-        return int(self.pairs.shape[0])
-
-    @property
     def angles(self) -> torch.Tensor:
         """In-plane polar angle ``atan2(v, u)`` of every kept point, in (-pi, pi]."""
         return torch.atan2(self.points[:, 1], self.points[:, 0])
@@ -113,17 +127,6 @@ class PPPMResult:
     def radii(self) -> torch.Tensor:
         """In-plane radius ``sqrt(u^2 + v^2)`` of every kept point."""
         return torch.hypot(self.points[:, 0], self.points[:, 1])
-
-    @property
-    def expected(self) -> float:
-        """The number of points an isotropic cloud of the same size would give (:func:`isotropic_expected_count`)."""
-        return isotropic_expected_count(self.n_samples, self.n_dim, self.n_planes, self.epsilon)
-
-    @property
-    def count_ratio(self) -> float:
-        """Kept points over the isotropic expectation (1 for isotropic data)."""
-        exp = self.expected
-        return float("inf") if exp == 0 else len(self) / exp
 
     def __repr__(self) -> str:
         return (
@@ -336,7 +339,7 @@ class PPPMDensity:
     * ``image``: what to draw: ``raw / (reference + floor)`` when normalised,
       else ``raw`` scaled to a maximum of 1;
     * ``extent``: ``M`` of the grid ``[-M, M]^2``; ``result``: the data's :class:`PPPMResult`
-      (a :class:`PPPMTally`, without the points, from :func:`pppm_density_stream`).
+      (a :class:`PPPMTally`, without the points, from :func:`pppm_density(stream=True)`).
     """
 
     image: torch.Tensor
@@ -366,6 +369,10 @@ def pppm_density(
     floor: float = 0.05,
     n_reference: int | None = None,
     seed: int = 0,
+    stream: bool = False,
+    chunk_planes: int | None = None,
+    max_bytes: int | None = None,
+    progress=None,
 ) -> PPPMDensity:
     """PPPM points of ``activations`` as a density image, volume-normalised against an isotropic cloud.
 
@@ -377,7 +384,19 @@ def pppm_density(
     and near 0 where it is empty. ``n_reference`` defaults to ``max(N, 20000)``
     samples; ``seed`` fixes the reference cloud. Other arguments as in
     :func:`privileged_plane_projection` and :func:`density_image`.
+
+    ``stream=True`` bins the points chunk by chunk of planes and never keeps
+    them, for layers with many planes: the image, ``raw`` and ``reference``
+    are the same, ``result`` is then a :class:`PPPMTally` (counts, no points);
+    ``chunk_planes``, ``max_bytes`` and ``progress`` bound and report that
+    sweep (see :func:`_density_streamed`). They are ignored when ``stream`` is
+    False.
     """
+    if check_bool("stream", stream):
+        return _density_streamed(
+            activations, basis, epsilon, pairs, normalise_volume, extent, resolution, bandwidth, floor,
+            n_reference, seed, chunk_planes, max_bytes, progress,
+        )  # fmt: skip
     a = srm.check_activations(activations)
     normalise_volume = check_bool("normalise_volume", normalise_volume)
     floor = check_float("floor", floor, minimum=0.0, strict_minimum=True)
@@ -404,13 +423,13 @@ def pppm_density(
 
 # --------------------------------------------------------------------------- streaming densities
 
-# Default working-memory budget of one chunk of :func:`pppm_density_stream`, in bytes.
+# Default working-memory budget of one chunk of :func:`pppm_density(stream=True)`, in bytes.
 _STREAM_BYTES = 1 << 28
 
 
 @dataclass
-class PPPMTally:
-    """What :func:`pppm_density_stream` keeps of a PPPM run: the counts, not the points.
+class PPPMTally(_CountsAgainstIsotropic):
+    """What :func:`pppm_density(stream=True)` keeps of a PPPM run: the counts, not the points.
 
     ``n_points`` kept (sample, plane) pairs from ``n_samples`` samples over
     the planes ``pairs`` (``skipped``: (anti)parallel pairs left out), in
@@ -432,21 +451,6 @@ class PPPMTally:
 
     def __len__(self) -> int:
         return int(self.n_points)
-
-    @property
-    def n_planes(self) -> int:
-        return int(self.pairs.shape[0])
-
-    @property
-    def expected(self) -> float:
-        """The number of points an isotropic cloud of the same size would give (:func:`isotropic_expected_count`)."""
-        return isotropic_expected_count(self.n_samples, self.n_dim, self.n_planes, self.epsilon)
-
-    @property
-    def count_ratio(self) -> float:
-        """Kept points over the isotropic expectation (1 for isotropic data)."""
-        exp = self.expected
-        return float("inf") if exp == 0 else len(self) / exp
 
 
 def _stream_histogram(a, basis, eps, pairs, extent, res, chunk, progress):
@@ -506,24 +510,11 @@ def _density_from_histogram(hist, n_points: int, n_samples: int, m: float, res: 
     return _blur(img, m, res, bw) * (n_points / n_samples)
 
 
-def pppm_density_stream(
-    activations,
-    basis=None,
-    epsilon: float = 0.8,
-    pairs: str = "perm",
-    *,
-    normalise_volume: bool = True,
-    extent: float | None = None,
-    resolution: int = 160,
-    bandwidth: float = 0.02,
-    floor: float = 0.05,
-    n_reference: int | None = None,
-    seed: int = 0,
-    chunk_planes: int | None = None,
-    max_bytes: int | None = None,
-    progress=None,
-) -> PPPMDensity:
-    """:func:`pppm_density` without keeping the points: the image is binned chunk by chunk of planes.
+def _density_streamed(
+    activations, basis, epsilon, pairs, normalise_volume, extent, resolution, bandwidth, floor, n_reference, seed,
+    chunk_planes, max_bytes, progress,
+) -> PPPMDensity:  # fmt: skip
+    """``pppm_density(..., stream=True)``: the image is binned chunk by chunk of planes, no point kept.
 
     Equal to :func:`pppm_density` with the same arguments (the same kept
     points fall in the same pixels; the histogram counts are identical

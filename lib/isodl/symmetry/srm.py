@@ -201,6 +201,18 @@ def pair_indices(k: int, pairs: str = "perm") -> torch.Tensor:
     return torch.stack([i[keep], j[keep]], dim=1)
 
 
+def _warn_skipped(function: str, skipped: torch.Tensor) -> None:
+    """Warn (at the caller of ``function``) that pairs of parallel or antipodal basis vectors span no plane."""
+    if skipped.shape[0]:
+        shown = ", ".join(f"({i}, {j})" for i, j in skipped[:6].tolist()) + (", ..." if skipped.shape[0] > 6 else "")
+        warnings.warn(
+            f"{function} skipped {skipped.shape[0]} pair(s) of parallel or antipodal basis vectors "
+            f"(they span no plane): {shown}; see result.skipped",
+            UserWarning,
+            stacklevel=3,
+        )
+
+
 def plane_pairs(
     basis,
     pairs: str = "perm",
@@ -383,17 +395,21 @@ def _arc_ends(u, v, cos_t, sin_t, eps: float):
     return lo, length, zero, near
 
 
+def _arc_classes(length, zero, a: int, eps: float):
+    """Which samples' arcs cover every angle (``full``) and which only some (``partial``); zero rows count as 0 >= eps."""
+    if 0.0 >= eps:
+        full = (length >= a) | zero
+        return full, ~full & (length > 0)
+    full = (length >= a) & ~zero
+    return full, ~full & (length > 0) & ~zero
+
+
 def _arc_counts(u, v, cos_t, sin_t, eps: float) -> torch.Tensor:
     """Counts [p, A] of u cos(theta_k) + v sin(theta_k) >= eps, one arc per sample (``u, v``: [N, p])."""
     n, p = u.shape
     a = cos_t.shape[0]
     lo, length, zero, _ = _arc_ends(u, v, cos_t, sin_t, eps)
-    if 0.0 >= eps:
-        full = (length >= a) | zero
-        partial = ~full & (length > 0)
-    else:
-        full = (length >= a) & ~zero
-        partial = ~full & (length > 0) & ~zero
+    full, partial = _arc_classes(length, zero, a, eps)
     # Difference array on a doubled grid (arcs may wrap past 2 pi), folded afterwards.
     width = 2 * a + 1
     rows, planes = partial.nonzero(as_tuple=True)
@@ -472,14 +488,7 @@ def spotlight_resonance(
     method = check_choice("method", method, METHODS)
     unit_basis(basis, a.shape[1])  # dimension and value checks before anything else
     kept, skipped, gram = plane_pairs(basis, mode, parallel_tol=parallel_tol, max_planes=max_planes, seed=seed)
-    if skipped.shape[0]:
-        shown = ", ".join(f"({i}, {j})" for i, j in skipped[:6].tolist()) + (", ..." if skipped.shape[0] > 6 else "")
-        warnings.warn(
-            f"spotlight_resonance skipped {skipped.shape[0]} pair(s) of parallel or antipodal basis vectors "
-            f"(they span no plane): {shown}; see result.skipped",
-            UserWarning,
-            stacklevel=2,
-        )
+    _warn_skipped("spotlight_resonance", skipped)
     c, _ = basis_projections(a, basis)
     dtype = a.dtype
     cos_t = torch.cos(angles).to(dtype).to(c.device)  # tables made on the CPU: the same on every device
@@ -662,12 +671,7 @@ def _chunk_scores(score: str, total, mx, mn, h) -> torch.Tensor:
 
 def _tally(plane, lo, length, zero, p: int, a: int, eps: float) -> torch.Tensor:
     """Counts ``[p, a]`` (int64) from per-sample arcs of :func:`_arc_ends`; ``plane[s]`` is sample s's plane."""
-    if 0.0 >= eps:
-        full = (length >= a) | zero
-        partial = ~full & (length > 0)
-    else:
-        full = (length >= a) & ~zero
-        partial = ~full & (length > 0) & ~zero
+    full, partial = _arc_classes(length, zero, a, eps)
     # Difference array on the circle: +1 where an arc begins, -1 after it ends;
     # an arc that wraps past 2 pi also starts again at index 0.
     width = a + 1
@@ -832,14 +836,7 @@ def spotlight_resonance_stream(
         bad = keep[(keep < 0) | (keep >= num_p)]
         if bad.numel():
             raise ValueError(f"keep_planes must index the {num_p} planes (0 .. {num_p - 1}), got {bad[:5].tolist()}")
-    if skipped.shape[0]:
-        shown = ", ".join(f"({i}, {j})" for i, j in skipped[:6].tolist()) + (", ..." if skipped.shape[0] > 6 else "")
-        warnings.warn(
-            f"spotlight_resonance_stream skipped {skipped.shape[0]} pair(s) of parallel or antipodal basis vectors "
-            f"(they span no plane): {shown}; see result.skipped",
-            UserWarning,
-            stacklevel=2,
-        )
+    _warn_skipped("spotlight_resonance_stream", skipped)
 
     c, _ = basis_projections(a, basis)
     dev, dtype = c.device, c.dtype
