@@ -19,15 +19,6 @@ from isodl.topology.network import IsotropicMLP
 F64 = torch.float64
 
 
-@pytest.fixture(autouse=True, scope="module")
-def one_thread():
-    """These networks are tiny: one thread avoids synchronisation overhead on a busy machine."""
-    before = torch.get_num_threads()
-    torch.set_num_threads(1)
-    yield
-    torch.set_num_threads(before)
-
-
 def blob_task(n_in=6, n_classes=3, n=240, seed=0, dtype=F64):
     gen = torch.Generator().manual_seed(seed)
     centres = 2.0 * torch.randn(n_classes, n_in, generator=gen, dtype=F64)

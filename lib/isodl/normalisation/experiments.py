@@ -34,7 +34,7 @@ row carries ``"diverged"``: the :class:`isodl.core.train.Divergence` (epoch,
 batch, loss), or ``None`` for a run that finished. Randomness comes only from
 explicit generators seeded by ``seed`` (the model's initial weights, the
 mini-batch order); the global random state is not touched. Everything here is the course's experiment design; the paper's
-own protocol, datasets and numbers were not available to the course.
+own protocol, datasets and numbers are not used.
 """
 
 from __future__ import annotations

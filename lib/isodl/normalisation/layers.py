@@ -27,8 +27,8 @@ identity is derived in :mod:`isodl.normalisation.divergence`).
 Provenance: the affine-like formula, its N(0, 1) initialisation and both
 PatchNorm members are the *course's reconstruction*, consistent with the
 properties the paper states (normalisation built in, degrees of freedom kept,
-not scale-invariant, divergence removed). The paper's exact definitions were
-not available to the course.
+not scale-invariant, divergence removed). The paper's exact definitions are
+not used here.
 """
 
 from __future__ import annotations

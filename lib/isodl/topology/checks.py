@@ -95,7 +95,7 @@ ISO_LENGTH_HINTS = (
         "a zero row with o = 0 gives rho = 0 and tanh(0)/0 = 0/0; the gain's limit there is 1 (use torch.where with a safe rho)",
     ),
     (_iso_length_ignores_o, "o is missing: rho = sqrt(|z|^2 + o), the intrinsic length enters under the square root"),
-    (_iso_length_squares_o, "o is already a squared length (decision 1): add o itself, not o**2, to |z|^2"),
+    (_iso_length_squares_o, "o is already a squared length: add o itself, not o**2, to |z|^2"),
     (_iso_length_sqrt_o, "add o itself to |z|^2 (o is a squared length), not its square root"),
     (
         _iso_length_elementwise,

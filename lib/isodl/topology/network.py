@@ -13,10 +13,10 @@ output of ``W_k``::
 
 * ``o_k >= 0`` is the *intrinsic length* of hidden layer ``k``. It enters as a
   squared length (``sqrt(o_k)`` is the length), as in the author's reference
-  code: the course's decision 1.
+  code.
 * ``psi_k`` lives in the pre-activation space of the next layer (of the logits
   for ``k = L-2``) and is scaled by layer ``k``'s scalar gain ``g_k``: the
-  output-side twin of ``o`` (decision 2).
+  output-side twin of ``o``, as in the author's code.
 
 Every method that takes a ``layer`` argument means that hidden-layer index
 ``k``: ``left_partial_diagonalise(k)`` rotates the neurons of hidden layer
@@ -325,7 +325,7 @@ class IsotropicMLP(OrthogonalMLP):
 
     Weights are orthogonal (all singular values 1), biases and psi are zero.
     ``forward(x)`` returns the logits. The course's defaults follow the
-    paper's v2 experiments (decision 8).
+    paper's v2 experiments.
     """
 
     def __init__(
