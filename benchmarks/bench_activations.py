@@ -1,4 +1,4 @@
-"""Speed of the course's one isotropic activation (isodl.core.activations, notebooks 01-08) against the special cases it replaced.
+"""Speed of the course's one isotropic activation (isodl.core.activations, notebooks 01-09) against the special cases it replaced.
 
 Until the library was given one implementation, isotropic tanh existed three times: the
 shared, guarded :func:`isodl.core.activations.isotropic_tanh`, and two

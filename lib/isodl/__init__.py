@@ -9,12 +9,12 @@ The tree follows the course. Every module's docstring opens with the notebooks
 it serves, in one of five forms::
 
     Every notebook: ...
-    Notebook 11: ...
-    Notebooks 06, 08: ...
-    Notebooks 05-08 (05, 06, 07, 08): ...     (a range is followed by the full list)
+    Notebook 13: ...
+    Notebooks 06, 09: ...
+    Notebooks 05-09 (05, 06, 07, 08): ...     (a range is followed by the full list)
     Researchers (no notebook): ...            (a tool no notebook imports, e.g. core.capture)
 
-so ``grep -rl "Notebooks 05-08" lib`` finds a part's modules, and this lists every
+so ``grep -rl "Notebooks 05-09" lib`` finds a part's modules, and this lists every
 module behind notebook 07::
 
     grep -rlE '^"{3}(Every notebook|Notebooks? [^:]*07)' lib/isodl
@@ -28,9 +28,9 @@ core           every notebook: config (``setup``), validate, data, activations
 exercises      every notebook: the exercise-check framework (compare a learner's
                function with a reference on random inputs; PASS or a hint)
 symmetry       notebooks 01-04: srm, pppm, representations, autoencoder, plots, checks
-topology       notebooks 05-08: network, schedules, sparsity, plots, checks
-normalisation  notebooks 09-10: layers, divergence, experiments, plots, checks
-recurrent      notebook 11: models, sensitivity, tasks, plots, checks
+topology       notebooks 05-09: network, schedules, sparsity, plots, checks
+normalisation  notebooks 10-11: layers, divergence, experiments, plots, checks
+recurrent      notebook 13: models, sensitivity, tasks, plots, checks
 
 Layout rules (checked by ``tests/test_layout.py``): imports follow the course
 (``core`` imports no part, ``exercises`` imports only ``core``, and a part

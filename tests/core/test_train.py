@@ -232,7 +232,7 @@ def test_divergence_stops_before_the_step_with_epoch_batch_and_loss():
 
 
 def test_train_steps_is_the_old_step_budget_protocol():
-    """The fixed-step protocol of notebook 10 as it was written before the loop was shared, step for step."""
+    """The fixed-step protocol of notebook 11 as it was written before the loop was shared, step for step."""
 
     def old_protocol(model, x, y, lr, batch_size, steps, seed):
         has_bn = any(isinstance(m, nn.modules.batchnorm._BatchNorm) for m in model.modules())

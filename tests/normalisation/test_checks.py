@@ -1,4 +1,4 @@
-"""The references of the normalisation checks (notebooks 09-10) agree with the library they stand for."""
+"""The references of the normalisation checks (notebooks 10-11) agree with the library they stand for."""
 
 import pytest
 import torch

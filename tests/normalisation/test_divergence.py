@@ -364,7 +364,7 @@ def test_bad_input_raises_clear_errors():
         norm_plots.plot_divergence(data="cifar")
 
 
-# --------------------------------------------------------------------------- exercise checks (notebooks 09, 10)
+# --------------------------------------------------------------------------- exercise checks (notebooks 10, 11)
 
 
 def _stub(*args):

@@ -1,4 +1,4 @@
-"""Tests for isodl.recurrent.plots (notebook 11's figures) and the notebook-11 exercise check."""
+"""Tests for isodl.recurrent.plots (notebook 13's figures) and the notebook-13 exercise check."""
 
 from __future__ import annotations
 

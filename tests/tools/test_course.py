@@ -168,7 +168,7 @@ def test_course_map_names_the_code_behind_every_notebook():
         package = code.split()[0].rstrip(",")
         __import__(package)  # the named subpackage is importable
     assert coursemap.code_for("07") == "isodl.topology (network, schedules)"
-    assert coursemap.code_for("11_forward_sensitivity.ipynb") == "isodl.recurrent"
+    assert coursemap.code_for("13_forward_sensitivity.ipynb") == "isodl.recurrent"
     with pytest.raises(ValueError, match="not in the course map"):
         coursemap.code_for("99")
     with pytest.raises(TypeError, match="notebook"):

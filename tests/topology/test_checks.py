@@ -1,4 +1,4 @@
-"""The references of the topology checks (notebooks 05-08) agree with the library they stand for."""
+"""The references of the topology checks (notebooks 05-09) agree with the library they stand for."""
 
 import pytest
 import torch

@@ -1,10 +1,10 @@
-"""Notebooks 01-08 (01, 02, 03, 04, 05, 06, 07, 08): elementwise and isotropic activation functions, their Jacobians, random orthogonal and permutation matrices.
+"""Notebooks 01-07, 09 (01, 02, 03, 04, 05, 06, 07, 09): elementwise and isotropic activation functions, their Jacobians, random orthogonal and permutation matrices.
 
 Elementwise and isotropic activation functions, and tools to measure their symmetry
 (:func:`equivariance_error`, :func:`random_orthogonal`, :func:`random_permutation`,
 :func:`random_signed_permutation`). Derived in notebook 01
 (``notebooks/01_symmetry_of_activations.ipynb``); used directly by notebooks 02-04
-and, through :mod:`isodl.topology.network`, by notebooks 05-08.
+and, through :mod:`isodl.topology.network`, by notebooks 05-09.
 
 Two families
 ------------
@@ -39,7 +39,7 @@ Every isotropic map here is written as ``h(rho) * x`` with the gain
 ``h(rho) = sigma(rho) / rho``, computed so that values and gradients are finite
 for every finite input, in float32 and float64. There is one implementation,
 used by every model of the course (the autoencoders of notebooks 03-04, the
-isotropic MLP of notebooks 05-08), with two paths that give the same values to
+isotropic MLP of notebooks 05-09), with two paths that give the same values to
 rounding:
 
 * **the plain path** (almost every batch): the squared length
@@ -514,7 +514,7 @@ def isotropic_gain(
     """The scalar gain ``h(rho) = sigma(rho) / rho`` of each vector, so that ``isotropic(x) = h * x``.
 
     For a network that needs the gain itself, not only the mapped vector (the
-    isotropic MLP of notebooks 05-08 multiplies its psi vectors by it). The
+    isotropic MLP of notebooks 05-09 multiplies its psi vectors by it). The
     same implementation as :func:`isotropic`, with the same guarantees:
     finite values and gradients (also with respect to a tensor ``o``) for every
     finite input, ``h(0)`` at the origin (1 for tanh, 1/2 for gelu).

@@ -67,25 +67,25 @@ COURSE_MAP = [
         "isodl.topology (network, schedules)",
     ),
     (
-        "08_sparsification",
+        "09_sparsification",
         "Sparsification",
         "exact non-zero counts after diagonalising alternating layers",
         "isodl.topology (sparsity)",
     ),
     (
-        "09_affine_divergence",
+        "10_affine_divergence",
         "The Affine Divergence",
         "how one SGD step through an affine map moves activations",
         "isodl.normalisation (divergence, layers)",
     ),
     (
-        "10_normalisation_from_first_principles",
+        "11_normalisation_from_first_principles",
         "Normalisation from first principles",
         "L2/RMS normalisation, the affine-like layer, PatchNorm",
         "isodl.normalisation (layers, experiments)",
     ),
     (
-        "11_forward_sensitivity",
+        "13_forward_sensitivity",
         "Forward sensitivity",
         "exact gradients for long-term dependencies vs (truncated) BPTT",
         "isodl.recurrent",
@@ -96,9 +96,9 @@ COURSE_MAP = [
 TRACKS = [
     ("00", "isodl.core", "what every notebook shares"),
     ("01-04", "isodl.symmetry", "symmetry of activations, SRM, alignment, quantised representations"),
-    ("05-08", "isodl.topology", "isotropic networks with adaptive topologies"),
-    ("09-10", "isodl.normalisation", "the Affine Divergence and normalisation"),
-    ("11", "isodl.recurrent", "forward sensitivity and truncated BPTT"),
+    ("05-09", "isodl.topology", "isotropic networks with adaptive topologies"),
+    ("10-12", "isodl.normalisation", "the Affine Divergence and normalisation"),
+    ("13", "isodl.recurrent", "forward sensitivity and truncated BPTT"),
 ]
 
 _DEFAULT_DIR = Path(__file__).resolve().parents[3] / "notebooks"

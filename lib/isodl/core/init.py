@@ -1,4 +1,4 @@
-"""Notebooks 00, 09, 10: layers with PyTorch's default initialisation, drawn from an explicit generator.
+"""Notebooks 00, 10, 11: layers with PyTorch's default initialisation, drawn from an explicit generator.
 
 ``nn.Linear(a, b)`` draws its initial weights from PyTorch's global random
 state. The course's library draws every random number from a

@@ -1,10 +1,10 @@
-"""Notebooks 00-08 (00, 01, 02, 03, 04, 05, 06, 07, 08): small tensor operations, such as unit rows.
+"""Notebooks 00-07, 09 (00, 01, 02, 03, 04, 05, 06, 07, 09): small tensor operations, such as unit rows.
 
 Small numerical building blocks shared by the notebooks. Each function here is
 derived step by step in a notebook first (the notebook says which), then
 imported from :mod:`isodl.core.ops` wherever it is needed, so the course uses one
 tested version instead of many copies: :func:`unit_rows` is notebook 00's
-exercise and normalises rows for :mod:`isodl.core.activations` (notebooks 01-08)
+exercise and normalises rows for :mod:`isodl.core.activations` (notebooks 01-09)
 and :mod:`isodl.symmetry.srm` (notebooks 02-04).
 """
 

@@ -1,4 +1,4 @@
-"""Notebooks 00, 03-08, 10, 11 (00, 03, 04, 05, 06, 07, 08, 10, 11): the one training loop, evaluation and accuracy.
+"""Notebooks 00, 03-07, 09, 11, 13 (00, 03, 04, 05, 06, 07, 09, 11, 13): the one training loop, evaluation and accuracy.
 
 The course's one training loop, built in layers, each on the one below::
 
@@ -36,9 +36,9 @@ functions, so they share one contract:
   finite: a sample with a ``nan`` or infinite logit counts as wrong.
 
 Two hooks cover what the drivers add to plain backpropagation: ``penalty()``
-(a term added to every batch's loss, e.g. the psi decay of notebooks 05-08) and
+(a term added to every batch's loss, e.g. the psi decay of notebooks 05-09) and
 ``gradient(model, inputs, targets)`` (computes the gradients itself, e.g.
-forward sensitivity in notebook 11). A tqdm bar shows :func:`fit`'s progress in
+forward sensitivity in notebook 13). A tqdm bar shows :func:`fit`'s progress in
 JupyterLab; headless runs stay quiet.
 """
 
@@ -463,7 +463,7 @@ def train_steps(
 
     Each epoch draws a new permutation from ``generator`` only when the
     previous one is used up, so the budget may end mid-epoch (the protocol of
-    notebook 10, where every run takes the same number of updates whatever its
+    notebook 11, where every run takes the same number of updates whatever its
     batch size). Stops early at a divergence. The :class:`StepRecord` covers
     all epochs; a :class:`Divergence` names the epoch it happened in.
     """

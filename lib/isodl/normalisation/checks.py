@@ -1,12 +1,12 @@
-"""Notebooks 09-10 (09, 10): exercise checks (predicted step, affine-like layer and its initialisation).
+"""Notebooks 10, 11: exercise checks (predicted step, affine-like layer and its initialisation).
 
 Each check compares the learner's function with the library's reference on
 random inputs through :func:`isodl.exercises.compare_functions`, with hints for
 the usual mistakes, and is registered with :func:`isodl.exercises.register_check`:
 
-* notebook 09: :func:`check_predicted_step` (``predicted_step(x, g, lr)``),
+* notebook 10: :func:`check_predicted_step` (``predicted_step(x, g, lr)``),
   against :func:`isodl.normalisation.divergence.predicted_minibatch_step`;
-* notebook 10: :func:`check_affine_like` (``affine_like(x, weight, bias)``, the
+* notebook 11: :func:`check_affine_like` (``affine_like(x, weight, bias)``, the
   formula of :class:`isodl.normalisation.layers.AffineLike`) and
   :func:`check_affine_like_init` (``init_affine_like_(layer)``: weights
   ``N(0, 1)`` and bias 0, in place, judged by the statistics of the weights it
@@ -35,7 +35,7 @@ __all__ = [
 ]
 
 
-# --------------------------------------------------------------------------- notebooks 09 and 10
+# --------------------------------------------------------------------------- notebooks 10 and 11
 # (references: isodl.normalisation.divergence and isodl.normalisation.layers)
 
 
@@ -88,7 +88,7 @@ PREDICTED_STEP_HINTS = (
 
 
 def check_predicted_step(fn, *, n_trials: int = 6, seed: int = 0, verbose: bool = True) -> CheckResult:
-    """Check notebook 09's exercise ``predicted_step(x, g, lr)`` against :func:`isodl.normalisation.divergence.predicted_minibatch_step`.
+    """Check notebook 10's exercise ``predicted_step(x, g, lr)`` against :func:`isodl.normalisation.divergence.predicted_minibatch_step`.
 
     ``x`` is a float64 batch [B, d] (B from 2 to 8, row norms spread over two
     orders of magnitude), ``g`` the per-sample gradients [B, out], ``lr``
@@ -163,7 +163,7 @@ AFFINE_LIKE_HINTS = (
 
 @exercise_check(_affine_like_reference, _affine_like_inputs, rtol=1e-07, atol=1e-10, hints=AFFINE_LIKE_HINTS)
 def check_affine_like(fn, *, n_trials: int = 6, seed: int = 0, verbose: bool = True) -> CheckResult:
-    """Check notebook 10's exercise ``affine_like(x, weight, bias)``: ``(x W^T + b) / sqrt(|x|^2 + 1)`` row by row.
+    """Check notebook 11's exercise ``affine_like(x, weight, bias)``: ``(x W^T + b) / sqrt(|x|^2 + 1)`` row by row.
 
     Inputs are float64, ``x`` [B, d] with row norms from 0.01 to 100, ``weight``
     [out, d], ``bias`` [out]. The reference is the forward map of
@@ -226,7 +226,7 @@ AFFINE_LIKE_INIT_HINTS = (
 
 
 def check_affine_like_init(fn, *, n_trials: int = 4, seed: int = 0, verbose: bool = True) -> CheckResult:
-    """Check notebook 10's exercise ``init_affine_like_(layer)``: weights ~ N(0, 1), bias = 0, in place.
+    """Check notebook 11's exercise ``init_affine_like_(layer)``: weights ~ N(0, 1), bias = 0, in place.
 
     Each trial builds an :class:`isodl.normalisation.layers.AffineLike` with ``nn.Linear``'s
     default initialisation (64 to 256 inputs, 64 to 128 outputs), calls

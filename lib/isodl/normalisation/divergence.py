@@ -1,8 +1,8 @@
-"""Notebooks 09-10 (09, 10): the affine divergence, one SGD step measured exactly, mini-batch kernels.
+"""Notebooks 10, 11: the affine divergence, one SGD step measured exactly, mini-batch kernels.
 
-The Affine Divergence: how one SGD step moves activations. Notebooks 09
-(``09_affine_divergence.ipynb``) and 10
-(``10_normalisation_from_first_principles.ipynb``) derive everything here;
+The Affine Divergence: how one SGD step moves activations. Notebooks 10
+(``10_affine_divergence.ipynb``) and 10
+(``11_normalisation_from_first_principles.ipynb``) derive everything here;
 the layers that correct the divergence are in :mod:`isodl.normalisation.layers`.
 
 The one-step identity
@@ -30,7 +30,7 @@ What is in this module
   :func:`self_term_share`, :func:`self_share_curve`, :func:`patch_matrix`,
   :func:`patch_sq_norms`, :func:`conv_kernel`, :func:`value_path_kernel`; the
   one-sample factor itself is :func:`isodl.normalisation.layers.affine_factor`.
-* :func:`divergence_data`: the inputs of notebook 09's widget,
+* :func:`divergence_data`: the inputs of notebook 10's widget,
   :func:`isodl.normalisation.plots.plot_divergence`.
 """
 
@@ -145,7 +145,7 @@ def one_step(layer: nn.Module, x, grad_out=None, *, lr: float = 0.01, batch: boo
     layers whose output is linear in their parameters (affine, convolution,
     affine-like, a normaliser followed by a linear map, the attention value
     path) the measured change is exact, not a first-order estimate.
-    Notebook 09.
+    Notebook 10.
     """
     if not isinstance(layer, nn.Module):
         raise TypeError(f"layer must be a torch.nn.Module, got {type(layer).__name__}")
@@ -222,7 +222,7 @@ def conv_position_step(layer: nn.Module, x, position, *, lr: float = 0.01, seed:
     output channels at ``(i, j)`` and zero elsewhere. For ``nn.Conv2d`` the
     ratio is ``|P_q|^2 + 1`` and ``leak`` the map ``P_p . P_q + 1``; for the
     affine-like :class:`~isodl.normalisation.layers.PatchNorm2d` the ratio is 1 and ``leak`` the cosine
-    of the augmented patches. Notebook 09.
+    of the augmented patches. Notebook 10.
     """
     x, z = _probe(layer, x, 4, "[N, C, H, W]")
     if not (isinstance(position, (tuple, list)) and len(position) == 2):
@@ -243,7 +243,7 @@ def token_step(layer: nn.Module, x, token: int, *, lr: float = 0.01, seed: int =
     For :class:`~isodl.normalisation.layers.SingleHeadAttention` with
     :meth:`~isodl.normalisation.layers.SingleHeadAttention.freeze_pattern`
     the ratio is ``|sum_s A_ts x_s|^2 + 1``. ``leak`` has shape ``[N, T]``.
-    Notebook 09.
+    Notebook 10.
     """
     x, z = _probe(layer, x, 3, "[N, T, d_out]")
     t = check_int("token", token, minimum=0, maximum=z.shape[1] - 1)
@@ -265,7 +265,7 @@ def minibatch_kernel(x, bias: bool = True, normalised: bool = False) -> torch.Te
     ``dz_m = -(lr/B) sum_n K_nm g_n``. ``bias=False`` drops the ``+ 1``.
     ``normalised=True`` gives the affine-like layer's kernel, the cosine
     similarities of the augmented inputs (unit diagonal). ``x`` is ``[B, d]``.
-    Notebook 09.
+    Notebook 10.
     """
     x = check_tensor("x", x, ndim=2, floating=True)
     bias = check_bool("bias", bias)
@@ -282,7 +282,7 @@ def predicted_minibatch_step(x, g, lr: float) -> torch.Tensor:
     """``-(lr/B) K g`` with ``K = X X^T + 1``: the exact step of ``z = W x + b`` under one SGD step on the mean loss.
 
     ``x`` is ``[B, d]``, ``g`` the per-sample loss gradients ``[B, out]``.
-    The reference for notebook 09's exercise.
+    The reference for notebook 10's exercise.
     """
     x = check_tensor("x", x, ndim=2, floating=True)
     g = check_tensor("g", g, ndim=2, floating=True)
@@ -299,7 +299,7 @@ def self_term_share(kernel) -> torch.Tensor:
     has size ``c`` relative to the diagonal. For the affine-like layer
     (unit diagonal) it measures how much of sample ``m``'s step is the
     corrected, ideal term ``-lr g_m / B``; the rest is cross-sample
-    interference, which the correction does not touch. Notebook 09.
+    interference, which the correction does not touch. Notebook 10.
     """
     k = check_tensor("kernel", kernel, ndim=2, floating=True)
     if k.shape[0] != k.shape[1]:
@@ -315,7 +315,7 @@ def self_share_curve(
     ``kind``: ``"affine"`` (``K = X X^T + 1``), ``"l2"`` (L2 pre-normaliser
     then affine: ``K = X^ X^^T + 1``) or ``"affine_like"`` (cosines of the
     augmented inputs). Returns a NumPy array, one value per batch size.
-    The mechanistic curve beside the batch-size experiment (notebooks 09, 10).
+    The mechanistic curve beside the batch-size experiment (notebooks 10, 11).
     """
     x = check_tensor("x", x, ndim=2, floating=True)
     kind = check_choice("kind", kind, ("affine", "l2", "affine_like"))
@@ -345,7 +345,7 @@ def patch_matrix(x, kernel_size, stride=1, padding=0, dilation=1) -> torch.Tenso
     """The input patches of a 2-D convolution: ``[N, L, C * kh * kw]``, one row per output position (row-major).
 
     Row ``q`` is ``P_q``, the receptive field of output position ``q``
-    (``torch.nn.functional.unfold``). Notebook 09.
+    (``torch.nn.functional.unfold``). Notebook 10.
     """
     x = check_tensor("x", x, ndim=4, floating=True)
     k = as_pair("kernel_size", kernel_size, 1)
@@ -414,7 +414,7 @@ def value_path_kernel(x, pattern, *, bias: bool = True) -> torch.Tensor:
     return r @ r.T
 
 
-# --------------------------------------------------------------------------- widget (notebook 09)
+# --------------------------------------------------------------------------- widget (notebook 10)
 
 _DATA_CACHE: dict = {}
 

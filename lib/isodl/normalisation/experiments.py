@@ -1,8 +1,8 @@
-"""Notebook 10: the plain-SGD comparison of normalisation methods and the batch-size experiment.
+"""Notebook 11: the plain-SGD comparison of normalisation methods and the batch-size experiment.
 
-Notebook 10's experiments: normalisers against the affine-like layer, under plain SGD.
+Notebook 11's experiments: normalisers against the affine-like layer, under plain SGD.
 
-Notebook 10 (``10_normalisation_from_first_principles.ipynb``) uses everything here:
+Notebook 11 (``11_normalisation_from_first_principles.ipynb``) uses everything here:
 
 * :func:`build_mlp` -- the same MLP with ``"none"``, ``"batchnorm"``,
   ``"layernorm"``, ``"rmsnorm"``, ``"l2"`` or ``"affine_like"`` layers, plus
@@ -82,7 +82,7 @@ __all__ = [
     "scale_ablation",
 ]
 
-#: The comparison set of notebook 10.
+#: The comparison set of notebook 11.
 METHODS = ("none", "batchnorm", "layernorm", "rmsnorm", "l2", "affine_like")
 #: The optimiser-side control: plain affine forward, each sample's weight gradient divided by |x|^2 + 1.
 CONTROL = "rescaled_grad"
@@ -130,7 +130,7 @@ class RescaledGradLinear(nn.Linear):
     affine-like layer, while the function the network computes is the plain
     MLP's. The gradient passed back to the input is the true one. This is the
     course's control that separates "update geometry" from "architecture"
-    (notebook 10); it always has a bias. ``device`` and ``dtype`` are passed
+    (notebook 11); it always has a bias. ``device`` and ``dtype`` are passed
     to ``nn.Linear``.
     """
 
@@ -708,7 +708,7 @@ def activation_spread(model: nn.Module, x) -> list[float]:
     For every ``nn.Linear`` or ``AffineLike`` module of ``model``, in order:
     the root mean square over output units of the standard deviation across
     samples (the input-dependent part of the activation; a constant offset
-    such as the bias does not count). Notebook 10 uses it to show the
+    such as the bias does not count). Notebook 11 uses it to show the
     initialisation pitfall: with ``nn.Linear``'s default scale, affine-like
     layers shrink this spread layer after layer until the bias swamps it.
     """
@@ -725,7 +725,7 @@ def affine_inputs(model: nn.Module, x) -> list[torch.Tensor]:
     """The input of every affine layer (``nn.Linear``, ``AffineLike``) of ``model`` on ``x``, in order (eval mode).
 
     The divergence factor of a plain affine layer on sample ``m`` is
-    ``|a_m|^2 + 1`` for its input ``a_m`` (notebook 09), so these inputs tell
+    ``|a_m|^2 + 1`` for its input ``a_m`` (notebook 10), so these inputs tell
     how sample-dependent each layer's step is.
     """
     if not isinstance(model, nn.Module):

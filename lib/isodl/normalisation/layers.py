@@ -1,9 +1,9 @@
-"""Notebooks 09-10 (09, 10): normalisation layers (L2, RMS, the affine-like layer, PatchNorm) and single-head attention.
+"""Notebooks 10, 11: normalisation layers (L2, RMS, the affine-like layer, PatchNorm) and single-head attention.
 
 The layers whose one SGD step :mod:`isodl.normalisation.divergence` measures
-(notebook 09, ``09_affine_divergence.ipynb``) and
-:mod:`isodl.normalisation.experiments` compares (notebook 10,
-``10_normalisation_from_first_principles.ipynb``). One SGD step through a plain
+(notebook 10, ``10_affine_divergence.ipynb``) and
+:mod:`isodl.normalisation.experiments` compares (notebook 11,
+``11_normalisation_from_first_principles.ipynb``). One SGD step through a plain
 affine layer ``z = W x + b`` moves its output by ``|x|^2 + 1`` times the
 steepest-descent step in activation space: the *divergence factor*,
 :func:`affine_factor` (G. Bird, "The Affine Divergence", arXiv 2512.22247; the
@@ -19,10 +19,10 @@ identity is derived in :mod:`isodl.normalisation.divergence`).
   pre-normalisers (factors 2 and d + 1); :func:`l2_normalize` and
   :func:`rms_normalize` are the same maps as functions.
 * :class:`SingleHeadAttention` -- one attention head, for the value path of
-  notebook 09.
+  notebook 10.
 * :func:`augment`, :func:`augmented_sphere` and :func:`recover_input` -- the
   bias-augmented input ``x~ = [x; 1]``, its projection onto the unit sphere and
-  back (notebook 10).
+  back (notebook 11).
 
 Provenance: the affine-like formula, its N(0, 1) initialisation and both
 PatchNorm members are the *course's reconstruction*, consistent with the
@@ -226,7 +226,7 @@ class AffineLike(nn.Module):
 
     It has exactly the parameters of ``nn.Linear(in_features, out_features)``
     (``.weight`` of shape ``[out, in]``, ``.bias`` of shape ``[out]``) and no
-    running statistics, no coupling between samples. Derived in notebook 10.
+    running statistics, no coupling between samples. Derived in notebook 11.
 
     * **Factor exactly 1.** With ``s = sqrt(|x|^2 + 1)`` the gradients are
       ``g x^T / s`` and ``g / s``, so one SGD step on one sample moves ``z``
@@ -244,7 +244,7 @@ class AffineLike(nn.Module):
     scale ``1/sqrt(in_features)``); then every layer shrinks its input by about
     ``sqrt(3 in_features)`` (the division by ``|x|`` is not compensated), and
     in a deep stack the input-dependent part of the activations shrinks layer
-    after layer until the bias swamps it. Measured in notebook 10 (MNIST-1D,
+    after layer until the bias swamps it. Measured in notebook 11 (MNIST-1D,
     ReLU MLP with three hidden layers of 128, 550 plain SGD steps at batch size
     32, learning rates 2 and 8): 0.27 to 0.39 test accuracy with the default
     initialisation against 0.43 to 0.53 with ``"normal"`` over seeds 0 to 2.
@@ -309,7 +309,7 @@ class PatchNorm2d(nn.Module):
 
     ``init="normal"`` draws ``W ~ N(0, 1)``, ``b = 0`` (outputs of variance
     about 1); ``"conv"`` keeps ``nn.Conv2d``'s default. Zero padding only.
-    Derived in notebook 10; its one-step identity is measured in notebook 09.
+    Derived in notebook 11; its one-step identity is measured in notebook 10.
     """
 
     def __init__(
@@ -391,7 +391,7 @@ class SingleHeadAttention(nn.Module):
     stops the query and key weights from training, so one SGD step changes
     only the value path and the pattern ``A`` is *exactly* fixed: then the
     step of token ``t`` carries the factor ``|sum_s A_ts x_s|^2 + 1``
-    (notebook 09). The query/key paths go through the softmax and are not a
+    (notebook 10). The query/key paths go through the softmax and are not a
     simple rescaling; the course does not derive them.
     """
 

@@ -1,16 +1,16 @@
-"""Notebooks 09-10 (09, 10): figures (divergence, learning-rate sweeps, batch size, effective steps, scale ablation).
+"""Notebooks 10, 11: figures (divergence, learning-rate sweeps, batch size, effective steps, scale ablation).
 
 Every function is pure: it returns a ``matplotlib.figure.Figure`` built with
 :func:`isodl.core.plots.figure` and shows nothing, so notebooks display it,
 :func:`isodl.core.widgets.interactive_figure` redraws it and the tests call it
 directly.
 
-* Notebook 09: the widget :func:`plot_divergence` -- how the input norm and the
+* Notebook 10: the widget :func:`plot_divergence` -- how the input norm and the
   batch size shape one SGD step (its data from
   :func:`isodl.normalisation.divergence.divergence_data`, the predictions from
   :func:`isodl.normalisation.layers.affine_factor` and
   :func:`isodl.normalisation.divergence.self_share_curve`).
-* Notebook 10, from the result rows of :mod:`isodl.normalisation.experiments`:
+* Notebook 11, from the result rows of :mod:`isodl.normalisation.experiments`:
   :func:`plot_lr_sweep`, :func:`plot_batch_size`, :func:`plot_effective_steps`
   and :func:`plot_scale_ablation`; :data:`METHOD_STYLE` gives every method one
   colour and marker.
@@ -49,7 +49,7 @@ __all__ = [
 
 
 def plot_divergence(input_norm: float = 6.0, batch_size: int = 32, data: str = "mnist1d"):
-    """Notebook 09's widget: how the input norm and the batch size shape one SGD step.
+    """Notebook 10's widget: how the input norm and the batch size shape one SGD step.
 
     The inputs are rescaled so their median norm is ``input_norm``. Left: the
     per-sample divergence factor of a plain affine layer, ``|x|^2 + 1``, with the

@@ -1,4 +1,4 @@
-"""Notebook 11: forward sensitivity against (truncated) BPTT.
+"""Notebook 13: forward sensitivity against (truncated) BPTT.
 
 models       tanh RNNs (one loop, two coupled loops) with their step Jacobians and parameter drift
 sensitivity  forward sensitivity, BPTT and truncated BPTT gradients; costs

@@ -1,4 +1,4 @@
-"""Notebook 11: exercise check for one forward-sensitivity step.
+"""Notebook 13: exercise check for one forward-sensitivity step.
 
 :func:`check_sensitivity_step` compares the learner's ``sensitivity_step(S_prev,
 h_prev, x, W_xh, W_hh, b_h)`` -- one tanh RNN step and one step of
@@ -20,7 +20,7 @@ from isodl.exercises import CheckResult, exercise_check
 __all__ = ["SENSITIVITY_STEP_HINTS", "check_sensitivity_step"]
 
 
-# --------------------------------------------------------------------------- notebook 11
+# --------------------------------------------------------------------------- notebook 13
 # (reference: isodl.recurrent.models.TanhRNN.cell_jacobians)
 
 

@@ -1,4 +1,4 @@
-"""Notebook 11: tanh RNNs (single and two coupled loops) with their step Jacobians.
+"""Notebook 13: tanh RNNs (single and two coupled loops) with their step Jacobians.
 
 The recurrent models of the course unit on Bird & Polivoda, "Backpropagation
 Through Time For Networks With Long-Term Dependencies" (arXiv 2103.15589).

@@ -1,6 +1,6 @@
-"""Notebook 11: figures (truncation errors, costs, recall training).
+"""Notebook 13: figures (truncation errors, costs, recall training).
 
-Figures for notebook 11 (forward sensitivity versus BPTT), and the one helper they need.
+Figures for notebook 13 (forward sensitivity versus BPTT), and the one helper they need.
 
 Every plotting function is pure: data in, ``matplotlib.figure.Figure`` out
 (built with :func:`isodl.core.plots.figure`), nothing shown or stored. The
@@ -35,7 +35,7 @@ from isodl.core.validate import check_int, check_tensor
 
 __all__ = ["METHOD_COLORS", "truncation_errors", "plot_truncation", "plot_costs", "plot_recall_training"]
 
-#: One colour per gradient method, shared by the figures of notebook 11.
+#: One colour per gradient method, shared by the figures of notebook 13.
 METHOD_COLORS = {"forward": COLORS[0], "bptt": COLORS[1], "tbptt": COLORS[2]}
 
 _METHOD_LABELS = {"forward": "forward sensitivity", "bptt": "BPTT (autograd)", "tbptt": "truncated BPTT"}
@@ -73,7 +73,7 @@ def truncation_errors(step_gradients, reference_norm: float | None = None) -> to
     the whole exact gradient (readout included) to get the number that
     :func:`isodl.recurrent.sensitivity.relative_error` reports. Entry ``k - 1`` of the result
     belongs to window ``k``; the last entry (``k = L``) is exactly 0.
-    Derived in notebook 11.
+    Derived in notebook 13.
     """
     g = check_tensor("step_gradients", step_gradients, ndim=2, floating=True)
     L = g.shape[0]

@@ -1,4 +1,4 @@
-"""Notebook 11: forward sensitivity, BPTT and truncated BPTT gradients, and their costs.
+"""Notebook 13: forward sensitivity, BPTT and truncated BPTT gradients, and their costs.
 
 Exact online gradients for recurrent networks: forward sensitivity versus BPTT.
 
@@ -75,7 +75,7 @@ Models
     :mod:`isodl.recurrent.models`. The forward sensitivity evaluates ``J_t``
     and ``F_t`` at each step's own parameters ``theta_t``, so with drift the
     autograd reference is still ``loss.backward()`` (:func:`bptt_gradients`).
-    The recall task that notebook 11 trains on is in :mod:`isodl.recurrent.tasks`.
+    The recall task that notebook 13 trains on is in :mod:`isodl.recurrent.tasks`.
 """
 
 from __future__ import annotations

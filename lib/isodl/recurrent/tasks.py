@@ -1,4 +1,4 @@
-"""Notebook 11: the delayed-recall task and its training driver.
+"""Notebook 13: the delayed-recall task and its training driver.
 
 A long-term dependency to learn online. :func:`recall_task` shows a symbol at
 step 0 and asks for it at step ``T`` (the targets are
@@ -178,7 +178,7 @@ def train_recall(
     test_batch: int = 300,
     dtype: torch.dtype = torch.float64,
 ) -> RecallRun:
-    """Train a fresh :class:`TanhRNN` on :func:`recall_task` with one gradient method (notebook 11).
+    """Train a fresh :class:`TanhRNN` on :func:`recall_task` with one gradient method (notebook 13).
 
     ``method`` is ``"forward"`` (exact forward sensitivity), ``"bptt"`` (exact,
     backward: autograd's ``loss.backward()``, the loop's default) or

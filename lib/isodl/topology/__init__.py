@@ -1,10 +1,10 @@
-"""Notebooks 05-08 (05, 06, 07, 08): isotropic networks, diagonalisation, neurogenesis and neurodegeneration, sparsification.
+"""Notebooks 05-07, 09 (05, 06, 07, 09): isotropic networks, diagonalisation, neurogenesis and neurodegeneration, sparsification.
 
-network    notebooks 05-08: the isotropic MLP and its structural operations; the elementwise control
-schedules  notebooks 05-08: training drivers, function-change measures, width and task schedules
-sparsity   notebooks 06, 08: exact non-zero counts after diagonalisation
-plots      notebooks 05-08: figures
-checks     notebooks 05-08: exercise checks
+network    notebooks 05-09: the isotropic MLP and its structural operations; the elementwise control
+schedules  notebooks 05-09: training drivers, function-change measures, width and task schedules
+sparsity   notebooks 06, 09: exact non-zero counts after diagonalisation
+plots      notebooks 05-09: figures
+checks     notebooks 05-09: exercise checks
 
 Science: ``shared/science/isotropic_topologies.md`` (G. Bird, *Isotropic
 Activation Functions Enable Deindividuated Neurons and Adaptive Topologies*,

@@ -1,4 +1,4 @@
-"""Notebooks 05-08 (05, 06, 07, 08): exercise checks (isotropic tanh with length, rotate neurons, remove the last neuron, diagonal savings).
+"""Notebooks 05-07, 09 (05, 06, 07, 09): exercise checks (isotropic tanh with length, rotate neurons, remove the last neuron, diagonal savings).
 
 One check per notebook. Each compares the learner's function with the library's
 reference on random inputs through :func:`isodl.exercises.compare_functions`,
@@ -12,7 +12,7 @@ with hints for the usual mistakes, and is registered with
   as :meth:`isodl.topology.network.IsotropicMLP.rotate_layer` rotates a layer;
 * notebook 07: :func:`check_remove_last_neuron` -- the compensation of
   :meth:`isodl.topology.network.IsotropicMLP.neurodegeneration` (``o`` and psi);
-* notebook 08: :func:`check_diagonal_savings` -- against
+* notebook 09: :func:`check_diagonal_savings` -- against
   :func:`isodl.topology.sparsity.expected_nonzero_reduction`.
 """
 
@@ -33,7 +33,7 @@ __all__ = [
     "check_diagonal_savings",
 ]
 
-# --------------------------------------------------------------------------- notebooks 05-08
+# --------------------------------------------------------------------------- notebooks 05-09
 # (references: isodl.topology.network and isodl.topology.sparsity)
 
 

@@ -1,6 +1,6 @@
-"""Notebooks 05-08 (05, 06, 07, 08): the isotropic MLP (intrinsic length, psi), its structural operations, and the elementwise control.
+"""Notebooks 05-07, 09 (05, 06, 07, 09): the isotropic MLP (intrinsic length, psi), its structural operations, and the elementwise control.
 
-Isotropic MLPs whose topology can change while the function stays put (notebooks 05-08).
+Isotropic MLPs whose topology can change while the function stays put (notebooks 05-09).
 
 The network (notebook 05) has weight matrices ``W_0 ... W_(L-1)`` for widths
 ``[w_0, ..., w_L]``; hidden layer ``k`` (``k = 0 ... L-2``) is the isotropic
@@ -39,7 +39,7 @@ Also here: the gain and Jacobian eigenvalues of isotropic tanh
 the orthogonally initialised base :class:`OrthogonalMLP` and the elementwise
 control :class:`ElementwiseTanhMLP`. Training drivers, function-change measures
 and schedules are in :mod:`isodl.topology.schedules`; the exact non-zero counts
-of notebook 08 are in :mod:`isodl.topology.sparsity`.
+of notebook 09 are in :mod:`isodl.topology.sparsity`.
 
 Science: ``shared/science/isotropic_topologies.md`` (G. Bird, *Isotropic
 Activation Functions Enable Deindividuated Neurons and Adaptive Topologies*,
@@ -556,7 +556,7 @@ class IsotropicMLP(OrthogonalMLP):
         unchanged. ``W_0`` (its input basis is fixed by the data) and
         ``W_(L-1)`` (its output basis is fixed by the loss) cannot be fully
         diagonalised. Diagonalising two adjacent layers undoes the first
-        (notebook 08): use :meth:`diagonalise_alternating`. Returns the singular values.
+        (notebook 09): use :meth:`diagonalise_alternating`. Returns the singular values.
         """
         if isinstance(layer, bool) or not isinstance(layer, (int, np.integer)):
             raise TypeError(f"layer must be an integer, got {layer!r} ({type(layer).__name__})")

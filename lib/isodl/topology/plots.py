@@ -1,6 +1,6 @@
-"""Notebooks 05-08 (05, 06, 07, 08): figures (gain and eigenvalues, accuracy curves, spectra, weight matrices, removal error, adaptation, sparsity).
+"""Notebooks 05-07, 09 (05, 06, 07, 09): figures (gain and eigenvalues, accuracy curves, spectra, weight matrices, removal error, adaptation, sparsity).
 
-Figures for the isotropic-network notebooks 05-08 (pure: data in, matplotlib Figure out).
+Figures for the isotropic-network notebooks 05-09 (pure: data in, matplotlib Figure out).
 
 Every function here builds its figure with :func:`isodl.core.plots.figure` and
 returns it without showing it, so notebooks display it, widgets redraw it and
@@ -257,7 +257,7 @@ def _mark_schedule(ax, active, names=None) -> None:
 
 def plot_sparsity_vs_depth(depths, measured, formula, *, width: int) -> Figure:
     """Fraction of hidden-to-hidden weights left non-zero after diagonalising alternating layers,
-    measured and predicted, against the number of hidden-to-hidden matrices (notebook 08)."""
+    measured and predicted, against the number of hidden-to-hidden matrices (notebook 09)."""
     d = np.asarray(depths, dtype=float)
     m = np.asarray(measured, dtype=float)
     f = np.asarray(formula, dtype=float)

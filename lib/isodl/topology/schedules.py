@@ -1,15 +1,15 @@
-"""Notebooks 05-08 (05, 06, 07, 08): training drivers for isotropic networks, function-change measures, width and task schedules.
+"""Notebooks 05-07, 09 (05, 06, 07, 09): training drivers for isotropic networks, function-change measures, width and task schedules.
 
 Training and measuring the networks of :mod:`isodl.topology.network`:
 
 * :func:`fit_classifier` -- train a classifier with AdamW (the paper's defaults)
-  and record test accuracy every epoch (notebooks 05-08). The mini-batch order
+  and record test accuracy every epoch (notebooks 05-09). The mini-batch order
   comes from ``seed``, so two models trained with the same seed see the same
   batches; ``after_epoch`` may change the topology between epochs (notebook 07).
 * :func:`function_change` -- how much an operation changed a network's outputs
   (worst and mean relative change, KL divergence, argmax agreement, accuracy
   change): the measure that diagonalisation (notebook 06), neurogenesis and
-  neurodegeneration (notebook 07) and sparsification (notebook 08) leave the
+  neurodegeneration (notebook 07) and sparsification (notebook 09) leave the
   function in place.
 * :func:`width_schedule` and :func:`run_width_schedule` -- neuroabundance: hidden
   widths that follow a schedule over the epochs, the optimiser state carried

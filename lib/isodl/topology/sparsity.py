@@ -1,10 +1,10 @@
-"""Notebooks 06, 08: exact non-zero counts after diagonalising alternating layers, and how far a matrix is from diagonal.
+"""Notebooks 06, 09: exact non-zero counts after diagonalising alternating layers, and how far a matrix is from diagonal.
 
 Fully diagonalising a hidden-to-hidden matrix of an
 :class:`isodl.topology.network.IsotropicMLP`
 (:meth:`~isodl.topology.network.IsotropicMLP.full_diagonalise`) leaves only its
 diagonal, and the layers ``1, 3, 5, ...`` (:func:`alternating_layers`) can be
-diagonalised together. Notebook 08 counts what that saves, exactly:
+diagonalised together. Notebook 09 counts what that saves, exactly:
 
 * :func:`parameter_count` -- the entries of a network with given widths, by kind;
 * :func:`expected_nonzero_reduction` -- the exact drop in the number of non-zero
@@ -46,7 +46,7 @@ __all__ = [
 ]
 
 
-# --------------------------------------------------------------------------- counting (notebook 08)
+# --------------------------------------------------------------------------- counting (notebook 09)
 
 
 def _widths_of(widths_or_model) -> list[int]:
