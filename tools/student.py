@@ -23,11 +23,24 @@ In the student copy each region, markers included, becomes::
         # YOUR CODE HERE
         raise NotImplementedError("Exercise: write your solution here, then run the check cell below.")
 
-and all outputs, execution counts and saved widget state are removed.
+and all outputs, execution counts and saved widget state are removed. So that an
+unfinished exercise never stops "Run All", the check cell's call becomes::
+
+    # If the check does not pass, the cells below use the library's reference (it says so).
+    unit_rows = checks.check_unit_rows(unit_rows).fallback(unit_rows)
+
+(:meth:`isodl.exercises.CheckResult.fallback`), and every figure of the
+instructor's run stays in the handout as an *expected output* image: a
+markdown cell right after the figure's code cell, the PNG attached to it.
+
+The instructor copy (:func:`make_instructor_copy`) is the solved notebook with
+its outputs, plus the notebook's teaching notes (``docs/teaching/<stem>.md``)
+as a cell after the title.
 
 Command line::
 
-    python -m tools.student [SRC_DIR] [DST_DIR]     # defaults: notebooks build/student
+    python -m tools.student [SRC_DIR] [DST_DIR] [--instructor DIR] [--notes DIR]
+    # defaults: notebooks build/student; --instructor build/instructor writes the instructor copies too
 """
 
 from __future__ import annotations
@@ -58,6 +71,11 @@ __all__ = [
     "strip_solutions",
     "make_student_copy",
     "make_student_copies",
+    "make_instructor_copy",
+    "make_instructor_copies",
+    "fallback_check_source",
+    "EXPECTED_OUTPUT_TEXT",
+    "INSTRUCTOR_HEADING",
     "find_exercises",
     "run_exercise",
     "main",
@@ -70,6 +88,12 @@ STUB_LINES = ("# YOUR CODE HERE", 'raise NotImplementedError("' + STUB_MESSAGE +
 # A marker line: optional indentation, one or more '#', BEGIN/END SOLUTION, nothing else.
 _MARKER = re.compile(r"^(?P<indent>[ \t]*)#+[ \t]*(?P<kind>BEGIN|END) SOLUTION[ \t]*\r?$")
 _MARKER_TEXT = re.compile(r"(BEGIN|END)\s*SOLUTION", re.IGNORECASE)
+
+#: The caption of an expected-output image in a student copy.
+EXPECTED_OUTPUT_TEXT = "*Expected output* (from a clean run of the solved notebook; yours should look like it):"
+#: The heading of the teaching-notes cell in an instructor copy.
+INSTRUCTOR_HEADING = "## Instructor notes (not in the student copy)"
+FALLBACK_COMMENT = "# If the check does not pass, the cells below use the library's reference (it says so)."
 
 # Cell metadata written by running a notebook (timings, papermill status): dropped.
 _RUN_CELL_METADATA = ("execution", "papermill", "ExecuteTime")
@@ -165,12 +189,70 @@ def _strip_cell(source: str, cell: str) -> tuple[str, bool]:
     return stripped, changed
 
 
+def fallback_check_source(source: str, *, cell: str | None = None) -> str:
+    """Rewrite a check cell so that a failed check hands the reference to the cells below.
+
+    The cell's last statement must be the check's call on the learner's
+    function, ``checks.check_<name>(<function>, ...)``; it becomes
+    ``<function> = checks.check_<name>(<function>, ...).fallback(<function>)``
+    after a comment that says why. Earlier lines are kept. Raises
+    ``ValueError`` (naming ``cell``) for a cell of another shape.
+    """
+    where = _where(cell)
+    try:
+        tree = ast.parse(source)
+    except SyntaxError as exc:
+        raise ValueError(f"{where}: the check cell is not valid Python ({exc.msg})") from None
+    last = tree.body[-1] if tree.body else None
+    call = last.value if isinstance(last, ast.Expr) else None
+    if not (
+        isinstance(call, ast.Call)
+        and isinstance(call.func, ast.Attribute)
+        and call.func.attr.startswith("check_")
+        and call.args
+        and isinstance(call.args[0], ast.Name)
+    ):
+        raise ValueError(
+            f"{where}: a check cell must end with checks.check_<name>(<your function>, ...), got {source!r}"
+        )
+    fn = call.args[0].id
+    lines = source.split("\n")
+    head = lines[: last.lineno - 1]
+    text = ast.get_source_segment(source, call)
+    return "\n".join([*head, FALLBACK_COMMENT, f"{fn} = {text}.fallback({fn})"])
+
+
+def _expected_output_cell(cell, index: int):
+    """A markdown cell showing the PNG figures of ``cell``'s outputs, or None when it drew none."""
+    images = [o["data"]["image/png"] for o in cell.get("outputs", []) if "image/png" in o.get("data", {})]
+    if not images:
+        return None
+    attachments, links = {}, []
+    for k, png in enumerate(images):
+        key = f"expected-{index}-{k}.png"
+        attachments[key] = {"image/png": png if isinstance(png, str) else "".join(png)}
+        links.append(f"![expected output {k + 1}](attachment:{key})")
+    md = nbformat.v4.new_markdown_cell("\n\n".join([EXPECTED_OUTPUT_TEXT, *links]))
+    md.attachments = attachments
+    md.metadata["tags"] = ["expected-output"]
+    return md
+
+
 def _student_notebook(nb, name: str):
     """Strip solutions and run records from ``nb`` in place; return the exercise count."""
+    found = find_exercises(nb, name=name)
+    check_cells = {ex.check_index for ex in found}
+    exercise_cells = {ex.cell_index for ex in found}
     count = 0
+    cells = []
     for index, cell in enumerate(nb.cells):
+        expected = None
         if cell.get("cell_type") == "code":
+            if index not in check_cells | exercise_cells:
+                expected = _expected_output_cell(cell, index)
             cell.source, changed = _strip_cell(cell.source, f"{name}, cell {index}")
+            if index in check_cells:
+                cell.source = fallback_check_source(cell.source, cell=f"{name}, cell {index}")
             count += changed
             cell.outputs = []
             cell.execution_count = None
@@ -178,6 +260,10 @@ def _student_notebook(nb, name: str):
             del cell["outputs"]
         for key in _RUN_CELL_METADATA:
             cell.get("metadata", {}).pop(key, None)
+        cells.append(cell)
+        if expected is not None:
+            cells.append(expected)
+    nb.cells = cells
     for key in _RUN_NOTEBOOK_METADATA:
         nb.metadata.pop(key, None)
     return count
@@ -186,7 +272,9 @@ def _student_notebook(nb, name: str):
 def make_student_copy(src, dst) -> int:
     """Write the student copy of notebook ``src`` to ``dst``; return its number of exercises.
 
-    Solution regions in code cells are stubbed out, every output and execution
+    Solution regions in code cells are stubbed out, each check cell falls back
+    on the reference (:func:`fallback_check_source`), each figure is kept as an
+    expected-output image after its cell, every output and execution
     count is cleared, saved widget state (``metadata["widgets"]``) and run
     records (cell timings, papermill metadata) are dropped; cell tags and all
     other metadata are kept. The result is validated with
@@ -236,6 +324,43 @@ def make_student_copies(src_dir="notebooks", dst_dir="build/student") -> dict[st
         rel = path.relative_to(src_dir)
         counts[rel.as_posix()] = make_student_copy(path, dst_dir / rel)
     return counts
+
+
+def make_instructor_copy(src, dst, notes) -> Path:
+    """Write the instructor copy of notebook ``src`` to ``dst``: solutions and outputs kept, notes added.
+
+    ``notes`` is the notebook's teaching-notes file (Markdown, for example
+    ``docs/teaching/07_neurogenesis_and_neurodegeneration.md``); its text goes
+    into a cell after the first one, under :data:`INSTRUCTOR_HEADING`. Returns ``dst``.
+    """
+    src, dst, notes = Path(src), Path(dst), Path(notes)
+    if not src.is_file():
+        raise FileNotFoundError(f"src notebook {str(src)!r} does not exist")
+    if not notes.is_file():
+        raise FileNotFoundError(f"notes {str(notes)!r} does not exist: write the notebook's teaching notes there")
+    if dst.exists() and dst.resolve() == src.resolve():
+        raise ValueError(f"dst must differ from src ({str(src)!r}); the teacher notebook would be overwritten")
+    nb = nbformat.read(src, as_version=4)
+    cell = nbformat.v4.new_markdown_cell(f"{INSTRUCTOR_HEADING}\n\n{notes.read_text().strip()}")
+    cell.metadata["tags"] = ["instructor-notes"]
+    nb.cells.insert(1, cell)
+    nbformat.validate(nb)
+    dst.parent.mkdir(parents=True, exist_ok=True)
+    nbformat.write(nb, dst)
+    return dst
+
+
+def make_instructor_copies(src_dir="notebooks", dst_dir="build/instructor", notes_dir="docs/teaching") -> list[Path]:
+    """Write the instructor copy of every ``NN_name.ipynb`` under ``src_dir``, notes from ``notes_dir/NN_name.md``."""
+    src_dir, dst_dir, notes_dir = Path(src_dir), Path(dst_dir), Path(notes_dir)
+    if not src_dir.is_dir():
+        raise NotADirectoryError(f"src_dir {str(src_dir)!r} is not a folder")
+    if dst_dir.resolve() == src_dir.resolve():
+        raise ValueError(f"dst_dir must differ from src_dir ({str(src_dir)!r})")
+    return [
+        make_instructor_copy(path, dst_dir / path.relative_to(src_dir), notes_dir / f"{path.stem}.md")
+        for path in _notebooks_in(src_dir, skip=dst_dir.resolve())
+    ]
 
 
 @dataclass(frozen=True)
@@ -341,9 +466,14 @@ def main(argv=None) -> int:
     )
     parser.add_argument("src_dir", nargs="?", default="notebooks", help="teacher notebooks (default: notebooks)")
     parser.add_argument("dst_dir", nargs="?", default="build/student", help="output folder (default: build/student)")
+    parser.add_argument("--instructor", metavar="DIR", help="also write instructor copies (solutions and notes) here")
+    parser.add_argument(
+        "--notes", metavar="DIR", default="docs/teaching", help="teaching notes (default: docs/teaching)"
+    )
     args = parser.parse_args(argv)
     try:
         counts = make_student_copies(args.src_dir, args.dst_dir)
+        written = make_instructor_copies(args.src_dir, args.instructor, args.notes) if args.instructor else []
     except (OSError, ValueError) as exc:
         print(f"error: {exc}", file=sys.stderr)
         return 1
@@ -352,6 +482,8 @@ def main(argv=None) -> int:
     for name, count in counts.items():
         noun = "exercise" if count == 1 else "exercises"
         print(f"{name}: {count} {noun} stripped -> {Path(args.dst_dir) / name}")
+    for path in written:
+        print(f"instructor copy -> {path}")
     return 0
 
 

@@ -11,9 +11,15 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from tools import student
+from tools.course import CELL_TIMEOUT_SECONDS, run_papermill
 from tools.student import (
+    EXPECTED_OUTPUT_TEXT,
+    INSTRUCTOR_HEADING,
     Exercise,
+    fallback_check_source,
     find_exercises,
+    make_instructor_copies,
+    make_instructor_copy,
     make_student_copies,
     make_student_copy,
     run_exercise,
@@ -122,7 +128,7 @@ def test_make_student_copy(teacher_path, tmp_path):
             assert cell.outputs == [] and cell.execution_count is None
     assert nb.cells[2].metadata["tags"] == ["exercise"] and nb.cells[3].metadata["tags"] == ["check"]
     assert nb.cells[0].source == "# Start here\nWrite `unit_rows` below."
-    assert nb.cells[3].source == CHECK
+    assert nb.cells[3].source == student.fallback_check_source(CHECK)
     # The stub keeps the docstring and raises when called.
     ns = {"torch": __import__("torch")}
     exec(nb.cells[2].source, ns)
@@ -232,6 +238,105 @@ def test_make_student_copies_and_cli(teacher_path, tmp_path):
     assert student.main([str(tmp_path / "missing"), str(out_dir)]) == 1
 
 
+# --------------------------------------------------------------------------- run all: fallbacks, expected output, instructor copy
+
+PNG = "iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg=="
+
+
+def test_fallback_check_source_forms():
+    assert fallback_check_source("checks.check_unit_rows(unit_rows)").split("\n") == [
+        student.FALLBACK_COMMENT,
+        "unit_rows = checks.check_unit_rows(unit_rows).fallback(unit_rows)",
+    ]
+    got = fallback_check_source("x = 1\nchecks.check_unit_rows(fn, seed=3);")
+    assert got.split("\n") == [
+        "x = 1",
+        student.FALLBACK_COMMENT,
+        "fn = checks.check_unit_rows(fn, seed=3).fallback(fn)",
+    ]
+    for bad in ("print(1)", "result = checks.check_unit_rows(unit_rows)", "checks.check_unit_rows(lambda x: x)", ""):
+        with pytest.raises(ValueError, match=r"demo, cell 4: a check cell must end with"):
+            fallback_check_source(bad, cell="demo, cell 4")
+
+
+def test_check_result_fallback(capsys):
+    from isodl.core import checks, ops
+
+    def wrong(x):
+        return x
+
+    assert checks.check_unit_rows(ops.unit_rows, verbose=False).fallback(ops.unit_rows) is ops.unit_rows
+    capsys.readouterr()
+    result = checks.check_unit_rows(wrong, verbose=False)
+    assert result.fallback(wrong) is ops.unit_rows
+    assert "NOTE: unit_rows did not pass yet" in capsys.readouterr().out
+    with pytest.raises(ValueError, match="no reference"):
+        student.CheckResult(name="x", passed=False, message="FAIL", trials=1).fallback(wrong)
+
+
+def test_student_copy_runs_all_with_the_reference_and_keeps_expected_figures(tmp_path):
+    nb = synthetic_notebook()
+    nb.cells.append(new_code_cell("y = unit_rows(torch.ones(2, 2))\nprint(round(float(y.norm(dim=1).sum()), 4))"))
+    figure = new_output("display_data", data={"image/png": PNG, "text/plain": "<Figure>"})
+    nb.cells.append(new_code_cell("show()", execution_count=5, outputs=[figure]))
+    src = tmp_path / "00_demo.ipynb"
+    nbformat.write(nb, src)
+    dst = tmp_path / "student" / "00_demo.ipynb"
+    make_student_copy(src, dst)
+    out = nbformat.read(dst, as_version=4)
+    nbformat.validate(out)
+    expected = [c for c in out.cells if "expected-output" in c.metadata.get("tags", [])]
+    assert len(expected) == 1 and out.cells.index(expected[0]) == len(out.cells) - 1
+    assert expected[0].source.startswith(EXPECTED_OUTPUT_TEXT) and "attachment:expected-5-0.png" in expected[0].source
+    assert expected[0].attachments == {"expected-5-0.png": {"image/png": PNG}}
+    # Run the stubbed exercise, its rewritten check and the cell that uses the function: the reference takes over.
+    ns = {"torch": __import__("torch"), "checks": __import__("isodl.core.checks", fromlist=["checks"])}
+    code = [c.source for c in out.cells if c.cell_type == "code"][:4]
+    import contextlib
+    import io
+
+    buf = io.StringIO()
+    with contextlib.redirect_stdout(buf):
+        for source in code:
+            exec(source, ns)
+    printed = buf.getvalue()
+    assert "FAIL: unit_rows" in printed and "NOTE: unit_rows did not pass yet" in printed
+    assert printed.strip().splitlines()[-1] == "2.0"
+
+
+def test_instructor_copy(teacher_path, tmp_path):
+    notes = tmp_path / "notes" / "00_demo.md"
+    notes.parent.mkdir()
+    notes.write_text("**Key idea.** Rows of length one.\n")
+    dst = make_instructor_copy(teacher_path, tmp_path / "instructor" / "00_demo.ipynb", notes)
+    nb = nbformat.read(dst, as_version=4)
+    nbformat.validate(nb)
+    assert nb.cells[1].source.startswith(INSTRUCTOR_HEADING) and "Rows of length one" in nb.cells[1].source
+    assert "SECRET-LINE" in dst.read_text()  # solutions kept
+    assert nb.cells[4].outputs  # outputs kept
+    with pytest.raises(FileNotFoundError, match="teaching notes"):
+        make_instructor_copy(teacher_path, tmp_path / "x.ipynb", tmp_path / "notes" / "missing.md")
+    with pytest.raises(ValueError, match="dst"):
+        make_instructor_copy(teacher_path, teacher_path, notes)
+    assert make_instructor_copies(teacher_path.parent, tmp_path / "all", notes.parent) == [
+        tmp_path / "all" / "00_demo.ipynb"
+    ]
+    assert (
+        student.main(
+            [
+                str(teacher_path.parent),
+                str(tmp_path / "s"),
+                "--instructor",
+                str(tmp_path / "i"),
+                "--notes",
+                str(notes.parent),
+            ]
+        )
+        == 0
+    )
+    assert (tmp_path / "i" / "00_demo.ipynb").exists()
+
+
 # --------------------------------------------------------------------------- the course notebooks
 
 
@@ -268,3 +373,27 @@ def test_course_notebook_student_copy(path, tmp_path):
         student_result = run_exercise(ex, student=True)
         assert not student_result.passed, f"{path.name} cell {ex.cell_index}: the student stub passed"
         assert "not done yet" in student_result.message
+
+
+TEACHING = Path(__file__).parents[2] / "docs" / "teaching"
+
+
+@pytest.mark.parametrize("path", _course_notebooks(), ids=lambda p: p.name)
+def test_every_notebook_has_teaching_notes(path):
+    assert (TEACHING / f"{path.stem}.md").is_file(), f"write the teaching notes docs/teaching/{path.stem}.md"
+
+
+@pytest.mark.notebooks
+@pytest.mark.parametrize("path", _course_notebooks(), ids=lambda p: p.name)
+def test_student_copy_runs_all_to_the_end(path, tmp_path):
+    """Every student copy, stubs in place, runs top to bottom; each unfinished exercise reports its fallback."""
+    copy = tmp_path / "student" / path.name
+    make_student_copy(path, copy)
+    out = tmp_path / "out.ipynb"
+    run_papermill(copy, out, timeout=CELL_TIMEOUT_SECONDS)  # raises on the first error
+    nb = nbformat.read(out, as_version=4)
+    code = [c for c in nb.cells if c.cell_type == "code" and "injected-parameters" not in c.metadata.get("tags", [])]
+    assert all(c.execution_count is not None for c in code), "not every cell ran"
+    printed = "\n".join(o.get("text", "") for c in code for o in c.outputs if o.get("output_type") == "stream")
+    n_exercises = len(find_exercises(nbformat.read(path, as_version=4), name=path.name))
+    assert printed.count("did not pass yet, so the cells below use the library's reference") == n_exercises

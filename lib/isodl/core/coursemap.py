@@ -63,7 +63,13 @@ COURSE_MAP = [
     (
         "07_neurogenesis_and_neurodegeneration",
         "Neurogenesis and neurodegeneration",
-        "growing and pruning neurons while the function stays put",
+        "growing and pruning neurons while the function stays put; SVD removal against magnitude pruning",
+        "isodl.topology (network, schedules)",
+    ),
+    (
+        "08_buffer_rule_and_adaptation",
+        "The buffer rule and task adaptation",
+        "the buffer rule during training; tasks appended and dropped; what each step costs; neuroabundance",
         "isodl.topology (network, schedules)",
     ),
     (
