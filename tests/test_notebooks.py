@@ -110,14 +110,14 @@ def test_claims_hold_for_another_seed(path: Path, tmp_path: Path):
 #: Sizes that are smaller (or empty) at paper scale on purpose: (notebook, name) -> why.
 PAPER_SMALLER_ON_PURPOSE = {
     ("04_quantised_representations.ipynb", "batch_size"): "the paper trains with batch 24, the course with 32",
-    ("11_normalisation_from_first_principles.ipynb", "extra_seeds"): (
+    ("12_normalisation_experiments.ipynb", "extra_seeds"): (
         "at paper scale every seed is a tuning seed (tune_seeds has five), so no extra seeds"
     ),
 }
 
 #: Relations between one notebook's sizes that its later cells rely on, checked at both scales.
 SIZE_RELATIONS = {
-    "11_normalisation_from_first_principles.ipynb": [
+    "12_normalisation_experiments.ipynb": [
         ("every method of the batch-size test has a tuned rate", ("bs_methods", "grid"), lambda a, b: set(a) <= set(b)),
         ("every method of the ablation has a tuned rate", ("ablation_methods", "grid"), lambda a, b: set(a) <= set(b)),
         ("the fixed-epoch batch sizes are batch sizes", ("epoch_sizes", "batch_sizes"), lambda a, b: set(a) <= set(b)),

@@ -70,3 +70,24 @@ def test_iso_length_and_diagonal_savings_references_call_the_library():
     assert checks._diagonal_savings_reference([8, 6, 6, 3], [1]) == sparsity.expected_nonzero_reduction(
         [8, 6, 6, 3], [1]
     )
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_buffer_change_reference_is_what_auto_adapt_does(seed):
+    """The reference's width change equals auto_adapt's on a real layer (strengths from a trained-like spectrum)."""
+    gen = torch.Generator().manual_seed(seed)
+    model = network.IsotropicMLP([6, 9, 3], dtype=torch.float64, generator=gen)
+    with torch.no_grad():
+        model.weights[0].mul_(2.0 * torch.rand(9, 1, generator=gen, dtype=torch.float64))
+    strengths = model.neuron_strengths(0)
+    for buffer in (0, 2, 5):
+        m = network.IsotropicMLP([6, 9, 3], dtype=torch.float64)
+        m.load_state_dict(model.state_dict())
+        expected = checks._buffer_change_reference(strengths, 0.95, buffer)
+        assert m.auto_adapt(0.95, buffer, generator=torch.Generator().manual_seed(0)) == {0: expected}
+
+
+def test_buffer_change_check_accepts_the_reference_and_rejects_mistakes():
+    assert checks.check_buffer_change(checks._buffer_change_reference, verbose=False)
+    assert not checks.check_buffer_change(lambda s, t, b: -checks._buffer_change_reference(s, t, b), verbose=False)
+    assert not checks.check_buffer_change(lambda s, t, b: b - int((torch.as_tensor(s) <= t).sum()), verbose=False)

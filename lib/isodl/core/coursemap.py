@@ -88,7 +88,13 @@ COURSE_MAP = [
         "11_normalisation_from_first_principles",
         "Normalisation from first principles",
         "L2/RMS normalisation, the affine-like layer, PatchNorm",
-        "isodl.normalisation (layers, experiments)",
+        "isodl.normalisation (layers, divergence)",
+    ),
+    (
+        "12_normalisation_experiments",
+        "Normalisation experiments",
+        "plain-SGD comparison, the batch-size prediction, mechanism tests",
+        "isodl.normalisation (experiments)",
     ),
     (
         "13_forward_sensitivity",

@@ -1,4 +1,4 @@
-"""Notebooks 00, 02-11 (00, 02, 03, 04, 05, 06, 07, 08, 09, 10, 11): offline datasets (digits, MNIST-1D, synthetic) and real MNIST/CIFAR-10 loaders.
+"""Notebooks 00, 02-12 (00, 02, 03, 04, 05, 06, 07, 08, 09, 10, 11, 12): offline datasets (digits, MNIST-1D, synthetic) and real MNIST/CIFAR-10 loaders.
 
 Datasets for the course: offline first.
 

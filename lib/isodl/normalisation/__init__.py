@@ -1,4 +1,4 @@
-"""Notebooks 10, 11: the Affine Divergence and normalisation from first principles.
+"""Notebooks 10-12 (10, 11, 12): the Affine Divergence and normalisation from first principles.
 
 layers       notebooks 10-11: L2/RMS normalisation, the affine-like layer, PatchNorm, attention
 divergence   notebooks 10-11: one SGD step measured exactly; mini-batch kernels

@@ -1,4 +1,4 @@
-"""Notebook 11: the plain-SGD comparison of normalisation methods and the batch-size experiment.
+"""Notebooks 11, 12: the plain-SGD comparison of normalisation methods and the batch-size experiment.
 
 Notebook 11's experiments: normalisers against the affine-like layer, under plain SGD.
 

@@ -1,4 +1,4 @@
-"""Notebooks 10, 11: figures (divergence, learning-rate sweeps, batch size, effective steps, scale ablation).
+"""Notebooks 10, 12: figures (divergence, learning-rate sweeps, batch size, effective steps, scale ablation).
 
 Every function is pure: it returns a ``matplotlib.figure.Figure`` built with
 :func:`isodl.core.plots.figure` and shows nothing, so notebooks display it,

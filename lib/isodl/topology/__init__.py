@@ -1,4 +1,4 @@
-"""Notebooks 05-07, 09 (05, 06, 07, 09): isotropic networks, diagonalisation, neurogenesis and neurodegeneration, sparsification.
+"""Notebooks 05-09 (05, 06, 07, 08, 09): isotropic networks, diagonalisation, neurogenesis and neurodegeneration, sparsification.
 
 network    notebooks 05-09: the isotropic MLP and its structural operations; the elementwise control
 schedules  notebooks 05-09: training drivers, function-change measures, width and task schedules

@@ -1,4 +1,4 @@
-"""Notebooks 05-07, 09 (05, 06, 07, 09): exercise checks (isotropic tanh with length, rotate neurons, remove the last neuron, diagonal savings).
+"""Notebooks 05-09 (05, 06, 07, 08, 09): exercise checks (isotropic tanh with length, rotate neurons, remove the last neuron, buffer change, diagonal savings).
 
 One check per notebook. Each compares the learner's function with the library's
 reference on random inputs through :func:`isodl.exercises.compare_functions`,
@@ -12,6 +12,8 @@ with hints for the usual mistakes, and is registered with
   as :meth:`isodl.topology.network.IsotropicMLP.rotate_layer` rotates a layer;
 * notebook 07: :func:`check_remove_last_neuron` -- the compensation of
   :meth:`isodl.topology.network.IsotropicMLP.neurodegeneration` (``o`` and psi);
+* notebook 08: :func:`check_buffer_change` -- the width change of one layer
+  under the buffer rule :meth:`isodl.topology.network.IsotropicMLP.auto_adapt`;
 * notebook 09: :func:`check_diagonal_savings` -- against
   :func:`isodl.topology.sparsity.expected_nonzero_reduction`.
 """
@@ -29,6 +31,8 @@ __all__ = [
     "check_rotate_neurons",
     "REMOVE_LAST_NEURON_HINTS",
     "check_remove_last_neuron",
+    "BUFFER_CHANGE_HINTS",
+    "check_buffer_change",
     "DIAGONAL_SAVINGS_HINTS",
     "check_diagonal_savings",
 ]
@@ -234,6 +238,63 @@ def check_remove_last_neuron(fn, *, n_trials: int = 5, seed: int = 0, verbose: b
     """
 
 
+def _buffer_change_reference(strengths, threshold, buffer):
+    """The width change :meth:`IsotropicMLP.auto_adapt` applies to one layer with these neuron strengths."""
+    strengths = torch.as_tensor(strengths, dtype=torch.float64)
+    weak = int((strengths <= threshold).sum())
+    if weak < buffer:
+        return buffer - weak
+    return -min(weak - buffer, strengths.numel() - 1)
+
+
+def _buffer_change_inputs(gen: torch.Generator, trial: int):
+    """Strengths in [0, 2) with exact zeros (scaffolds) and, in some trials, values exactly at the threshold;
+    trial 3 is a layer whose neurons are all weak with no buffer (the one-neuron floor applies)."""
+    n = int(torch.randint(3, 12, (1,), generator=gen))
+    s = 2.0 * torch.rand(n, generator=gen, dtype=torch.float64)
+    threshold = 0.95
+    if trial % 2 == 1:
+        s[: n // 3] = 0.0
+    if trial % 3 == 0:
+        s[-1] = threshold
+    if trial == 3:
+        s = 0.5 * s.clamp(max=1.0)
+    buffer = 0 if trial == 3 else int(torch.randint(0, 6, (1,), generator=gen))
+    return (s.sort(descending=True).values, threshold, buffer)
+
+
+def _bc_strict(got, expected, inputs) -> bool:
+    s, threshold, buffer = inputs
+    return (
+        int(got) == _buffer_change_reference(s[s != threshold], threshold, buffer)
+        if bool((s == threshold).any())
+        else False
+    )
+
+
+def _bc_sign(got, expected, inputs) -> bool:
+    return int(expected) != 0 and int(got) == -int(expected)
+
+
+def _bc_no_floor(got, expected, inputs) -> bool:
+    s, threshold, buffer = inputs
+    weak = int((s <= threshold).sum())
+    return weak - buffer > s.numel() - 1 and int(got) == buffer - weak
+
+
+BUFFER_CHANGE_HINTS = (
+    (_bc_sign, "positive means neurons are added (too few weak ones), negative means the weakest are removed"),
+    (_bc_strict, "a neuron is weak when its strength is at most the threshold (<=, not <)"),
+    (_bc_no_floor, "a layer keeps at least one neuron: remove at most len(strengths) - 1"),
+)
+
+
+@exercise_check(_buffer_change_reference, _buffer_change_inputs, hints=BUFFER_CHANGE_HINTS)
+def check_buffer_change(fn, *, n_trials: int = 6, seed: int = 0, verbose: bool = True) -> CheckResult:
+    """Check the notebook-08 exercise ``buffer_change(strengths, threshold, buffer)``: the change in a layer's width
+    under the buffer rule (``buffer - weak`` when too few neurons are weak, minus the excess, at most ``n - 1``)."""
+
+
 def _diagonal_savings_reference(widths, layers):
     from isodl.topology import sparsity
 
@@ -281,5 +342,5 @@ DIAGONAL_SAVINGS_HINTS = (
 
 @exercise_check(_diagonal_savings_reference, _diagonal_savings_inputs, hints=DIAGONAL_SAVINGS_HINTS)
 def check_diagonal_savings(fn, *, n_trials: int = 6, seed: int = 0, verbose: bool = True) -> CheckResult:
-    """Check the notebook-08 exercise ``diagonal_savings(widths, layers)`` against
+    """Check the notebook-09 exercise ``diagonal_savings(widths, layers)`` against
     :func:`isodl.topology.sparsity.expected_nonzero_reduction` on random widths (square and not)."""

@@ -1,4 +1,4 @@
-"""Notebooks 05-07, 09 (05, 06, 07, 09): the isotropic MLP (intrinsic length, psi), its structural operations, and the elementwise control.
+"""Notebooks 05-09 (05, 06, 07, 08, 09): the isotropic MLP (intrinsic length, psi), its structural operations, and the elementwise control.
 
 Isotropic MLPs whose topology can change while the function stays put (notebooks 05-09).
 

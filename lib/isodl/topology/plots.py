@@ -1,4 +1,4 @@
-"""Notebooks 05-07, 09 (05, 06, 07, 09): figures (gain and eigenvalues, accuracy curves, spectra, weight matrices, removal error, adaptation, sparsity).
+"""Notebooks 05-09 (05, 06, 07, 08, 09): figures (gain and eigenvalues, accuracy curves, spectra, weight matrices, removal error, adaptation, sparsity).
 
 Figures for the isotropic-network notebooks 05-09 (pure: data in, matplotlib Figure out).
 

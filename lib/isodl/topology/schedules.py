@@ -1,4 +1,4 @@
-"""Notebooks 05-07, 09 (05, 06, 07, 09): training drivers for isotropic networks, function-change measures, width and task schedules.
+"""Notebooks 05-09 (05, 06, 07, 08, 09): training drivers for isotropic networks, function-change measures, width and task schedules.
 
 Training and measuring the networks of :mod:`isodl.topology.network`:
 
