@@ -14,16 +14,18 @@ HEADLESS := ISODL_HEADLESS=1 OMP_NUM_THREADS=1 MPLBACKEND=module://matplotlib_in
 # with floats, addresses and timings sanitised; a cell times out after 600 s (a guard against hangs; budgets are reported by make course).
 NBVAL_ARGS := --nbval-lax --nbval-sanitize-with tests/nbval_sanitize.cfg --nbval-cell-timeout=600 --nbval-kernel-name=python3
 
-.PHONY: help setup lab lint format test test-lib test-notebooks test-browser course paper execute student clean
+.PHONY: help setup doctor lab learn lint format test test-lib test-notebooks test-browser course paper execute student clean
 
 help:
-	@echo "make lab       set up .venv and open JupyterLab on notebooks/"
+	@echo "make doctor    check this machine can run the course (Python, pinned packages, widgets, data, a short training run)"
+	@echo "make learn     write the student copies (exercises open) and open JupyterLab on them: start here as a learner"
+	@echo "make lab       set up .venv and open JupyterLab on notebooks/ (the solved copies)"
 	@echo "make test      set up .venv and run the whole test suite (ruff lint and format check included)"
 	@echo "make format    apply ruff format and ruff check --fix"
 	@echo "make test-browser  run every notebook in JupyterLab in headless Chromium (needs /usr/bin/chromium)"
 	@echo "make course    execute every notebook into build/course, write build/runtimes.md"
 	@echo "make paper     execute every notebook at SCALE=\"paper\" into build/paper, write build/runtimes_paper.md (slow; not part of make test)"
-	@echo "make student   write student copies (solutions removed) to build/student/"
+	@echo "make student   write student copies (solutions removed) to build/student/ and instructor copies to build/instructor/"
 	@echo "make execute   re-run notebooks in place before committing (NB=notebooks/00_start_here.ipynb for one)"
 
 setup: $(STAMP)
@@ -39,6 +41,12 @@ LAB_ARGS ?= $(if $(filter 0,$(shell id -u)),--allow-root,)
 
 lab: $(STAMP)
 	$(BIN)/jupyter lab --notebook-dir=notebooks $(LAB_ARGS)
+
+learn: student
+	$(BIN)/jupyter lab --notebook-dir=build/student $(LAB_ARGS)
+
+doctor: $(STAMP)
+	$(BIN)/python -m tools.doctor
 
 # The code the linter and formatter look at (notebooks are checked by nbval, not ruff).
 LINT_PATHS := lib tools tests scripts benchmarks
@@ -78,7 +86,7 @@ execute: $(STAMP)
 	$(HEADLESS) $(BIN)/python -m tools.course execute $(NB)
 
 student: $(STAMP)
-	$(BIN)/python -m tools.student notebooks build/student
+	$(BIN)/python -m tools.student notebooks build/student --instructor build/instructor
 
 clean:
 	rm -rf build .pytest_cache

@@ -87,3 +87,22 @@ def test_installed_versions_match_the_pins():
         if got.split("+")[0] != pinned:
             mismatched[name] = (pinned, got)
     assert not mismatched, f"installed versions differ from the pins (run make setup): {mismatched}"
+
+
+def test_binder_builds_the_pinned_environment():
+    """repo2docker (Binder) reads binder/ or .binder/ first, then environment.yml at the top; it must get ours."""
+    assert not (ROOT / "binder").exists() and not (ROOT / ".binder").exists(), (
+        "a binder/ folder would shadow environment.yml"
+    )
+    _conda, pins, pip_section = environment_pins()
+    assert "--extra-index-url https://download.pytorch.org/whl/cpu" in pip_section  # the CPU build of torch
+    assert pins["torch"] == "2.13.0" and "-e ." in pip_section
+
+
+def test_colab_install_cell_uses_the_pins():
+    text = (ROOT / "docs" / "run_without_installing.md").read_text()
+    cell = text.split("```python", 1)[1].split("```", 1)[0]
+    commands = [line.strip() for line in cell.strip().splitlines()]
+    assert any(c.startswith("!pip install") and "-r requirements.txt" in c and "whl/cpu" in c for c in commands)
+    assert any(c.startswith("!pip install") and "--no-deps -e ." in c for c in commands)
+    assert (ROOT / "requirements.txt").is_file() and (ROOT / "pyproject.toml").is_file()
