@@ -441,3 +441,104 @@ def test_check_affine_like_init():
         assert not result and hint in result.message, result.message
     with pytest.raises(TypeError, match="pass the function itself"):
         checks.check_affine_like_init(3)
+
+
+# --------------------------------------------------------------------------- the batch step beside its ideal
+
+
+def test_step_alignment_by_hand():
+    k = torch.tensor([[2.0, 1.0], [1.0, 2.0]], dtype=F64)
+    g = torch.tensor([[1.0, 0.0], [0.0, 1.0]], dtype=F64)
+    cos, frac = divergence.step_alignment(k, g)
+    # (K g)_0 = (2, 1): cosine with (1, 0) is 2 / sqrt(5); self-term norm 2 over |(2, 1)| = sqrt(5).
+    torch.testing.assert_close(cos, torch.full((2,), 2 / math.sqrt(5), dtype=F64))
+    torch.testing.assert_close(frac, torch.full((2,), 2 / math.sqrt(5), dtype=F64))
+    cos_i, frac_i = divergence.step_alignment(torch.eye(2, dtype=F64), g)  # no interference: the ideal step
+    torch.testing.assert_close(cos_i, torch.ones(2, dtype=F64))
+    torch.testing.assert_close(frac_i, torch.ones(2, dtype=F64))
+
+
+@pytest.mark.parametrize("batch", [1, 5, 13])
+def test_exact_batch_correction_gives_the_ideal_step(batch):
+    x = _inputs(n=batch, d=12, seed=batch)
+    g = torch.randn(batch, 4, generator=torch.Generator().manual_seed(1), dtype=F64)
+    layer = _seeded(lambda: nn.Linear(12, 4))
+    dw, db = divergence.exact_batch_correction(x, g, 0.1)
+    with torch.no_grad():
+        z0 = layer(x)
+        layer.weight += dw
+        layer.bias += db
+        dz = layer(x) - z0
+    torch.testing.assert_close(dz, -(0.1 / batch) * g, rtol=0, atol=1e-12)
+    # The plain SGD step does not (beyond one sample), so the check could fail.
+    plain = divergence.predicted_minibatch_step(x, g, 0.1)
+    if batch > 1:
+        assert (plain + (0.1 / batch) * g).abs().max() > 1e-3
+
+
+def test_exact_batch_correction_beyond_d_plus_one_is_least_squares():
+    x = _inputs(n=20, d=3, seed=2)
+    g = torch.randn(20, 2, generator=torch.Generator().manual_seed(3), dtype=F64)
+    dw, db = divergence.exact_batch_correction(x, g, 1.0)
+    dz = x @ dw.T + db
+    xa = layers.augment(x)
+    target = -(1.0 / 20) * g
+    best = xa @ torch.linalg.lstsq(xa, target).solution  # the closest a linear map of x~ can get
+    torch.testing.assert_close(dz, best, rtol=0, atol=1e-12)
+    assert (dz - target).abs().max() > 1e-3
+
+
+def test_alignment_curve_separates_the_exact_correction_only():
+    x = torch.randn(300, 10, generator=torch.Generator().manual_seed(0), dtype=F64) * 3
+    sizes = [1, 4, 8, 64]
+    affine = divergence.alignment_curve(x, sizes, kind="affine", seed=1)
+    like = divergence.alignment_curve(x, sizes, kind="affine_like", seed=1)
+    exact = divergence.alignment_curve(x, sizes, kind="exact", seed=1)
+    assert affine[0] == pytest.approx(1.0) and like[0] == pytest.approx(1.0)
+    assert exact[:3] == pytest.approx([1.0, 1.0, 1.0], abs=1e-9)  # B <= d + 1 = 11
+    assert exact[3] < 0.9 and affine[1] < 0.99 and like[1] < 0.99
+    assert all(a > b for a, b in zip(like, like[1:]))
+
+
+def test_stack_step_per_layer_and_per_network():
+    torch.manual_seed(0)
+    net = nn.Sequential(layers.AffineLike(6, 8), nn.Tanh(), layers.AffineLike(8, 5), nn.Tanh(), layers.AffineLike(5, 3))
+    net = net.to(F64)
+    x = _inputs(n=5, d=6, seed=4)
+    alone = divergence.stack_step(net, net[2], x, lr=1e-6, only_layer=True)
+    torch.testing.assert_close(alone.ratio, torch.ones(5, dtype=F64), rtol=0, atol=1e-8)
+    every = divergence.stack_step(net, net[2], x, lr=1e-6)
+    assert (every.ratio - 1).abs().max() > 0.05
+    # Through a plain Linear layer alone the ratio is |a|^2 + 1 of that layer's input.
+    plain = nn.Sequential(nn.Linear(6, 8), nn.Tanh(), nn.Linear(8, 3)).to(F64)
+    step = divergence.stack_step(plain, plain[2], x, lr=1e-6, only_layer=True)
+    with torch.no_grad():
+        a = torch.tanh(plain[0](x))
+    torch.testing.assert_close(step.ratio, layers.affine_factor(a), rtol=1e-6, atol=0)
+
+
+def test_batch_step_functions_reject_bad_input():
+    x = _inputs(n=4, d=3)
+    with pytest.raises(ValueError, match="kernel must be square"):
+        divergence.step_alignment(torch.zeros(2, 3, dtype=F64), torch.zeros(2, 1, dtype=F64))
+    with pytest.raises(ValueError, match="g must have one row per kernel row"):
+        divergence.step_alignment(torch.eye(2, dtype=F64), torch.zeros(3, 1, dtype=F64))
+    with pytest.raises(ValueError, match="one row per sample"):
+        divergence.exact_batch_correction(x, torch.zeros(3, 2, dtype=F64), 0.1)
+    with pytest.raises(ValueError, match="lr"):
+        divergence.exact_batch_correction(x, torch.zeros(4, 2, dtype=F64), 0.0)
+    with pytest.raises(ValueError, match="kind"):
+        divergence.alignment_curve(x, [1], kind="nope")
+    with pytest.raises(TypeError, match="batch_sizes"):
+        divergence.alignment_curve(x, 3)
+    with pytest.raises(ValueError, match="submodule"):
+        divergence.stack_step(nn.Linear(3, 2), nn.Linear(3, 2), x)
+    with pytest.raises(TypeError, match="torch.nn.Module"):
+        divergence.stack_step("net", nn.Linear(3, 2), x)
+
+
+def test_plot_batch_alignment_returns_a_figure():
+    matplotlib.use("Agg")
+    sizes = [1, 2, 4]
+    fig = norm_plots.plot_batch_alignment(sizes, {"a": [1, 0.5, 0.3]}, {"a": [1, 0.9, 0.8], "b": [1, 1, 1]}, d=3)
+    assert len(fig.axes) == 2 and fig.axes[0].get_lines()

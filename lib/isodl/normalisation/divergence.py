@@ -1,4 +1,4 @@
-"""Notebooks 10, 11: the affine divergence, one SGD step measured exactly, mini-batch kernels.
+"""Notebooks 10-12 (10, 11, 12): the affine divergence, one SGD step measured exactly, mini-batch kernels.
 
 The Affine Divergence: how one SGD step moves activations. Notebooks 10
 (``10_affine_divergence.ipynb``) and 10
@@ -30,6 +30,11 @@ What is in this module
   :func:`self_term_share`, :func:`self_share_curve`, :func:`patch_matrix`,
   :func:`patch_sq_norms`, :func:`conv_kernel`, :func:`value_path_kernel`; the
   one-sample factor itself is :func:`isodl.normalisation.layers.affine_factor`.
+* The batch step beside its ideal: :func:`step_alignment` (cosine with the
+  ideal step and the self-term's share of the step *norm*, for any kernel and
+  gradients), :func:`exact_batch_correction` (the parameter step that moves
+  every sample of a batch by exactly its ideal step) and :func:`stack_step`
+  (one layer of a deeper network when every layer steps).
 * :func:`divergence_data`: the inputs of notebook 10's widget,
   :func:`isodl.normalisation.plots.plot_divergence`.
 """
@@ -58,6 +63,10 @@ __all__ = [
     "predicted_minibatch_step",
     "self_term_share",
     "self_share_curve",
+    "step_alignment",
+    "exact_batch_correction",
+    "alignment_curve",
+    "stack_step",
     "patch_matrix",
     "patch_sq_norms",
     "conv_kernel",
@@ -339,6 +348,143 @@ def self_share_curve(
             totals[i] += float((torch.diagonal(sub) / sub.sum(dim=1)).mean())
     out = totals / n_batches
     return np.asarray(out)
+
+
+def step_alignment(kernel, g) -> tuple[torch.Tensor, torch.Tensor]:
+    """How a batch step ``dz_m ~ -sum_n K_nm g_n`` compares with the ideal step ``-g_m``, sample by sample.
+
+    Returns ``(cosine, self_fraction)``: the cosine between ``(K g)_m`` and
+    ``g_m`` (1 when the step points exactly at the ideal step), and the
+    self-term's share of the step's *norm*, ``|K_mm| |g_m| / |(K g)_m|``.
+    Unlike :func:`self_term_share` both look at the gradients, not only at the
+    kernel: off-diagonal pushes by independent gradients partly cancel.
+    ``kernel`` is ``[B, B]``, ``g`` is ``[B, out]``. Notebook 10.
+    """
+    k = check_tensor("kernel", kernel, ndim=2, floating=True)
+    if k.shape[0] != k.shape[1]:
+        raise ValueError(f"kernel must be square [B, B], got shape {tuple(k.shape)}")
+    g = check_tensor("g", g, ndim=2, floating=True)
+    if g.shape[0] != k.shape[0]:
+        raise ValueError(f"g must have one row per kernel row ({k.shape[0]}), got {g.shape[0]} rows")
+    kg = k @ g.to(k.dtype)
+    g = g.to(k.dtype)
+    gn = torch.linalg.vector_norm(g, dim=1)
+    kn = torch.linalg.vector_norm(kg, dim=1)
+    cosine = (kg * g).sum(dim=1) / (kn * gn)
+    fraction = torch.diagonal(k).abs() * gn / kn
+    return cosine, fraction
+
+
+def exact_batch_correction(x, g, lr: float) -> tuple[torch.Tensor, torch.Tensor]:
+    """The parameter step of ``z = W x + b`` that moves every sample of the batch by exactly ``-(lr/B) g_m``.
+
+    Plain SGD on the mean loss steps ``W~ = [W b]`` by ``-(lr/B) G^T X~``, which
+    moves the batch by ``-(lr/B) K G`` (``K = X~ X~^T``). Replacing ``X~`` by
+    ``K^-1 X~`` undoes the kernel: ``dW~ = -(lr/B) G^T K^-1 X~`` gives
+    ``dZ = X~ dW~^T = -(lr/B) G`` exactly, the ideal step for every sample,
+    interference included. It needs ``K`` invertible (``B <= d + 1`` samples
+    in general position); otherwise the pseudo-inverse gives the least-squares
+    step, the closest the layer can get. Returns ``(dW, db)``. Notebook 10:
+    the ideal that the affine-like layer approximates only on the diagonal.
+    """
+    x = check_tensor("x", x, ndim=2, floating=True)
+    g = check_tensor("g", g, ndim=2, floating=True)
+    if g.shape[0] != x.shape[0]:
+        raise ValueError(f"x and g must have one row per sample, got {x.shape[0]} and {g.shape[0]} rows")
+    lr = check_float("lr", lr, minimum=0.0, strict_minimum=True)
+    xa = augment(x)
+    # G^T K^-1 X~ = (X~^+ G)^T when X~ has full row rank; the SVD-based pseudo-inverse is the better conditioned route
+    # and gives the least-squares step otherwise.
+    step = -(lr / x.shape[0]) * (torch.linalg.pinv(xa) @ g.to(xa.dtype)).T
+    return step[:, :-1], step[:, -1]
+
+
+def alignment_curve(
+    x, batch_sizes: Sequence[int], *, kind: str = "affine_like", n_out: int = 10, n_batches: int = 8, seed: int = 0
+) -> np.ndarray:
+    """Mean cosine between one SGD step's activation change and the ideal step ``-g_m``, against the batch size.
+
+    Random batches of ``x`` (without replacement) and independent N(0, 1)
+    gradients ``g`` with ``n_out`` outputs. ``kind``: ``"affine"``
+    (``K = X~ X~^T``), ``"affine_like"`` (cosines of the augmented inputs) or
+    ``"exact"`` (:func:`exact_batch_correction`: cosine 1 while the kernel is
+    invertible, ``B <= d + 1``; beyond that the least-squares step). Returns
+    one mean cosine per batch size. Notebook 10.
+    """
+    x = check_tensor("x", x, ndim=2, floating=True)
+    kind = check_choice("kind", kind, ("affine", "affine_like", "exact"))
+    n_out = check_int("n_out", n_out, minimum=1)
+    n_batches = check_int("n_batches", n_batches, minimum=1)
+    seed = check_int("seed", seed, minimum=0)
+    if isinstance(batch_sizes, (str, bytes)) or not isinstance(batch_sizes, Sequence) or not batch_sizes:
+        raise TypeError(f"batch_sizes must be a non-empty sequence of ints, got {batch_sizes!r}")
+    sizes = [check_int(f"batch_sizes[{i}]", b, minimum=1, maximum=x.shape[0]) for i, b in enumerate(batch_sizes)]
+    x = x.to(torch.float64)
+    gen = torch.Generator().manual_seed(seed)
+    out = np.zeros(len(sizes))
+    for i, b in enumerate(sizes):
+        for _ in range(n_batches):
+            xb = x[torch.randperm(x.shape[0], generator=gen)[:b]]
+            g = torch.randn(b, n_out, generator=gen, dtype=torch.float64)
+            if kind == "exact":
+                dw, db = exact_batch_correction(xb, g, 1.0)
+                step = -(xb @ dw.T + db)
+                cos = (step * g).sum(1) / (torch.linalg.vector_norm(step, dim=1) * torch.linalg.vector_norm(g, dim=1))
+            else:
+                cos, _ = step_alignment(minibatch_kernel(xb, normalised=(kind == "affine_like")), g)
+            out[i] += float(cos.mean()) / n_batches
+    return out
+
+
+def stack_step(model: nn.Module, layer: nn.Module, x, *, lr: float = 1e-4, only_layer: bool = False, seed: int = 0):
+    """One SGD step through a whole network, measured at the output of one of its layers, sample by sample.
+
+    For each sample (batch size 1, a fresh copy of ``model`` each time) the
+    loss is ``L = g . model(x)`` with a random ``g`` (from ``seed``). The step
+    moves *every* trainable parameter (or only ``layer``'s with
+    ``only_layer=True``) and the returned :class:`OneStep` compares the change
+    of ``layer``'s output with ``-lr dL/dz`` at that layer. With
+    ``only_layer=True`` an affine-like layer gives ratio 1 exactly; with every
+    layer stepping, the layers below also move its input, so the correction
+    holds per layer, not per network. Through nonlinear layers the change is
+    first order in ``lr``: keep ``lr`` small. Notebook 10.
+    """
+    if not isinstance(model, nn.Module) or not isinstance(layer, nn.Module):
+        raise TypeError("model and layer must be torch.nn.Module instances (layer a submodule of model)")
+    index = next((i for i, m in enumerate(model.modules()) if m is layer), None)
+    if index is None:
+        raise ValueError("layer must be a submodule of model")
+    x = check_tensor("x", x, ndim=2, floating=True)
+    lr = check_float("lr", lr, minimum=0.0, strict_minimum=True)
+    only_layer = check_bool("only_layer", only_layer)
+    seed = check_int("seed", seed, minimum=0)
+    with torch.no_grad():
+        out = model(x)
+    gen = torch.Generator().manual_seed(seed)
+    g_out = torch.randn(out.shape, generator=gen, dtype=torch.float64).to(out.dtype)
+    zs, dzs, grads = [], [], []
+    for m in range(x.shape[0]):
+        net = copy.deepcopy(model)
+        target = list(net.modules())[index]
+        seen = {}
+        handle = target.register_forward_hook(lambda mod, inp, z: seen.__setitem__("z", z))
+        try:
+            out = net(x[m : m + 1])
+            z = seen["z"]
+            params = [p for p in (target if only_layer else net).parameters() if p.requires_grad]
+            loss = (g_out[m : m + 1] * out).sum()
+            *pgrads, dz_grad = torch.autograd.grad(loss, [*params, z])
+            with torch.no_grad():
+                for p, gp in zip(params, pgrads):
+                    p.sub_(lr * gp)
+                net(x[m : m + 1])
+            z_new = seen["z"]
+        finally:
+            handle.remove()
+        zs.append(z.detach())
+        dzs.append((z_new - z).detach())
+        grads.append(dz_grad.detach())
+    return OneStep(z=torch.cat(zs), dz=torch.cat(dzs), grad=torch.cat(grads), lr=lr, batch=False)
 
 
 def patch_matrix(x, kernel_size, stride=1, padding=0, dilation=1) -> torch.Tensor:

@@ -39,6 +39,7 @@ METHOD_STYLE = {
 }
 
 __all__ = [
+    "plot_batch_alignment",
     "METHOD_STYLE",
     "plot_divergence",
     "plot_lr_sweep",
@@ -108,8 +109,50 @@ def plot_divergence(input_norm: float = 6.0, batch_size: int = 32, data: str = "
     ax1.set_ylim(min(1.0 / sizes[-1], min(float(c.min()) for c in curves.values())) * 0.8, 1.3)
     ax1.set_xlabel("batch size B")
     ax1.set_ylabel("self-term share of the step")
-    ax1.set_title(f"at B = {batch_size}: affine-like share {curves['affine-like'][k]:.2f}")
+    ax1.set_title(
+        f"at B = {batch_size}: share affine {curves['affine'][k]:.2f}, affine-like {curves['affine-like'][k]:.2f}",
+        fontsize=9,
+    )
     ax1.legend(loc="upper center", bbox_to_anchor=(0.5, -0.22), ncol=2, fontsize=7)
+    return fig
+
+
+def plot_batch_alignment(sizes, shares: Mapping[str, np.ndarray], cosines: Mapping[str, np.ndarray], *, d: int):
+    """Notebook 10: the candidate batch-size mechanism beside the layer it must be told apart from.
+
+    Left: the kernel-only self-term share against ``B`` for each kernel in
+    ``shares`` (plain affine and affine-like). Right: the mean cosine between
+    the actual activation step and the ideal one, for each entry of
+    ``cosines`` (plain affine, affine-like, the exact batch correction), with
+    ``B = d + 1`` (where the kernel stops being invertible) marked.
+    """
+    from isodl.core.plots import COLORS, figure
+
+    fig, (ax0, ax1) = figure(2, width=9.4, height=3.8)
+    styles = [
+        dict(color=COLORS[0], lw=5, alpha=0.4),
+        dict(color=COLORS[2], marker="o", ms=4),
+        dict(color=COLORS[3], ls="--", marker="s", ms=4),
+    ]
+    for (label, curve), style in zip(shares.items(), styles):
+        ax0.plot(sizes, curve, label=label, **style)
+    ax0.plot(sizes, [1.0 / s for s in sizes], color="0.6", ls=":", lw=1, label="1/B")
+    ax0.set_xscale("log", base=2)
+    ax0.set_yscale("log")
+    ax0.set_xlabel("batch size B")
+    ax0.set_ylabel("self-term share |K_mm| / sum_n |K_nm|")
+    ax0.set_title("kernel-only share: the two layers coincide", fontsize=9)
+    ax0.legend(fontsize=7)
+    for (label, curve), style in zip(cosines.items(), styles):
+        ax1.plot(sizes, curve, label=label, **style)
+    ax1.axvline(d + 1, color="k", lw=0.8, ls=":")
+    ax1.text(d + 1, 0.05, f" B = d + 1 = {d + 1}", fontsize=7)
+    ax1.set_xscale("log", base=2)
+    ax1.set_ylim(0, 1.05)
+    ax1.set_xlabel("batch size B")
+    ax1.set_ylabel("mean cos(dz_m, ideal step -g_m)")
+    ax1.set_title("direction of the step (random independent g)", fontsize=9)
+    ax1.legend(fontsize=7)
     return fig
 
 
