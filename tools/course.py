@@ -36,6 +36,7 @@ import argparse
 import ast
 import json
 import os
+import re
 import resource
 import subprocess
 import sys
@@ -57,6 +58,10 @@ __all__ = [
     "run_papermill",
     "run_course",
     "effective_scale",
+    "RUN_TIME_SENTENCE",
+    "recorded_run_time",
+    "run_time_problems",
+    "write_run_times",
 ]
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -141,11 +146,106 @@ def _headless_env() -> None:
     os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 
+#: The first cell's run-time sentence; ``{seconds}`` is the time :func:`execute_in_place` recorded.
+RUN_TIME_SENTENCE = (
+    '**Expected run time:** about {seconds} s on a 2-core laptop CPU at `SCALE="course"` (measured by '
+    "`make execute`, which records it; a busy or older machine can take two to three times as long)."
+)
+# The sentence as written by hand before it was generated: up to the first ")." or the end of its paragraph.
+_RUN_TIME_TEXT = re.compile(r"\*\*Expected run time:\*\*(?:(?!\n\n).)*?(?:\)\.|(?=\n\n)|$)", re.S)
+#: Where :func:`execute_in_place` records the run time: ``nb.metadata[RUN_TIME_KEY]["run_seconds"]``.
+RUN_TIME_KEY = "isodl"
+README = ROOT / "README.md"
+
+
+def recorded_run_time(path: Path | str) -> int | None:
+    """The run time in whole seconds that the last ``make execute`` of ``path`` recorded, or None."""
+    meta = json.loads(Path(path).read_text()).get("metadata", {})
+    seconds = meta.get(RUN_TIME_KEY, {}).get("run_seconds")
+    return None if seconds is None else int(seconds)
+
+
+def _readme_rows(text: str):
+    """``(line index, column index of "run time", cells)`` for each notebook row of the README's table."""
+    lines = text.split("\n")
+    column = None
+    for i, line in enumerate(lines):
+        cells = [c.strip() for c in line.strip().strip("|").split("|")] if line.startswith("|") else None
+        if cells is None:
+            column = None
+            continue
+        if column is None and "run time" in [c.lower() for c in cells]:
+            column = [c.lower() for c in cells].index("run time")
+            continue
+        if column is not None:
+            yield i, column, cells
+
+
+def _readme_time(text: str, name: str) -> str | None:
+    for _i, column, cells in _readme_rows(text):
+        if f"](notebooks/{name})" in cells[0]:
+            return cells[column]
+    return None
+
+
+def run_time_problems(notebooks: list[Path] | None = None, readme: Path | str = README) -> list[str]:
+    """Where the recorded run times, the first cells and the README disagree (empty when they agree)."""
+    notebooks = list_notebooks() if notebooks is None else [Path(n) for n in notebooks]
+    text = Path(readme).read_text()
+    problems = []
+    for path in notebooks:
+        seconds = recorded_run_time(path)
+        if seconds is None:
+            problems.append(f"{path.name}: no recorded run time; run `make execute NB={path}`")
+            continue
+        first = "".join(json.loads(path.read_text())["cells"][0]["source"])
+        if RUN_TIME_SENTENCE.format(seconds=seconds) not in first:
+            problems.append(f"{path.name}: the first cell does not say the recorded {seconds} s")
+        shown = _readme_time(text, path.name)
+        if shown != f"{seconds} s":
+            problems.append(f"{path.name}: README says {shown!r}, recorded {seconds} s")
+    return problems
+
+
+def write_run_times(notebooks: list[Path] | None = None, readme: Path | str = README) -> list[str]:
+    """Write each notebook's recorded run time into its first cell and the README row; return what changed."""
+    import nbformat
+
+    notebooks = list_notebooks() if notebooks is None else [Path(n) for n in notebooks]
+    readme = Path(readme)
+    lines = readme.read_text().split("\n")
+    rows = {i: (column, cells) for i, column, cells in _readme_rows("\n".join(lines))}
+    changed = []
+    for path in notebooks:
+        seconds = recorded_run_time(path)
+        if seconds is None:
+            continue
+        nb = nbformat.read(path, as_version=4)
+        sentence = RUN_TIME_SENTENCE.format(seconds=seconds)
+        source = nb.cells[0].source
+        new = _RUN_TIME_TEXT.sub(lambda _m: sentence, source, count=1) if _RUN_TIME_TEXT.search(source) else None
+        if new is None:
+            new = source.rstrip() + "\n\n" + sentence
+        if new != source:
+            nb.cells[0].source = new
+            nbformat.write(nb, path)
+            changed.append(f"{path.name}: first cell")
+        for i, (column, cells) in rows.items():
+            if f"](notebooks/{path.name})" in cells[0] and cells[column] != f"{seconds} s":
+                cells[column] = f"{seconds} s"
+                lines[i] = "| " + " | ".join(cells) + " |"
+                changed.append(f"{path.name}: README")
+    readme.write_text("\n".join(lines))
+    return changed
+
+
 def execute_in_place(path: Path | str, *, timeout: int = CELL_TIMEOUT_SECONDS) -> float:
     """Run one notebook top to bottom in a fresh kernel and save it with its outputs.
 
-    Returns the wall time in seconds. Raises ``nbclient.exceptions.CellExecutionError``
-    (and leaves the file untouched) when a cell fails.
+    Returns the wall time in seconds, which it also records in the notebook's
+    metadata (:func:`recorded_run_time`) for :func:`write_run_times`. Raises
+    ``nbclient.exceptions.CellExecutionError`` (and leaves the file untouched)
+    when a cell fails.
     """
     import nbformat
     from nbclient import NotebookClient
@@ -164,6 +264,7 @@ def execute_in_place(path: Path | str, *, timeout: int = CELL_TIMEOUT_SECONDS) -
     client.execute()
     seconds = time.perf_counter() - start
     nb.metadata.pop("papermill", None)
+    nb.metadata[RUN_TIME_KEY] = {"run_seconds": round(seconds)}
     nbformat.validate(nb)
     nbformat.write(nb, path)
     return seconds
@@ -427,6 +528,8 @@ def main(argv: list[str] | None = None) -> int:
         help=f"per-cell guard against hangs in seconds (default {CELL_TIMEOUT_SECONDS}, "
         f"{PAPER_CELL_TIMEOUT_SECONDS} at paper scale)",
     )
+    times = sub.add_parser("runtimes", help="write the recorded run times into first cells and the README")
+    times.add_argument("--check", action="store_true", help="only report disagreements (exit 1 if any)")
     one = sub.add_parser("_one")
     one.add_argument("src")
     one.add_argument("dst")
@@ -443,7 +546,15 @@ def main(argv: list[str] | None = None) -> int:
             except Exception as exc:
                 failed += 1
                 print(f"{nb.name:45s} FAILED ({type(exc).__name__}); file left unchanged\n{exc}", file=sys.stderr)
+        write_run_times(notebooks)
         return 1 if failed else 0
+    if args.command == "runtimes":
+        if args.check:
+            problems = run_time_problems()
+            print("\n".join(problems) or "run times agree")
+            return 1 if problems else 0
+        print("\n".join(write_run_times()) or "nothing to change")
+        return 0
     if args.command == "run":
         rows = run_course(
             [Path(n) for n in args.notebooks] or None,

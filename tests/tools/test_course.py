@@ -1,5 +1,7 @@
 """The execute and benchmark commands, on a tiny notebook written here."""
 
+from pathlib import Path
+
 import nbformat
 import pytest
 
@@ -299,3 +301,48 @@ def test_make_paper_runs_every_notebook_at_paper_scale_outside_make_test():
     assert "make paper" in makefile.split("\nhelp:", 1)[1].split("\n\n", 1)[0]  # a help line
     test_recipe = makefile.split("\ntest:", 1)[1].split("\n\n", 1)[0]
     assert "paper" not in test_recipe
+
+
+# --------------------------------------------------------------------------- one source of truth for run times
+
+
+def _timed_notebook(path: Path, first: str, seconds: int | None) -> Path:
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_markdown_cell(first), nbformat.v4.new_code_cell("1")])
+    if seconds is not None:
+        nb.metadata[course.RUN_TIME_KEY] = {"run_seconds": seconds}
+    nbformat.write(nb, path)
+    return path
+
+
+def test_write_run_times_and_problems(tmp_path):
+    a = _timed_notebook(tmp_path / "00_a.ipynb", "# A\n\n**Expected run time:** about 3 s (old).\n\nMore.", 12)
+    b = _timed_notebook(tmp_path / "01_b.ipynb", "# B\n\nNo sentence yet.", 40)
+    c = _timed_notebook(tmp_path / "02_c.ipynb", "# C", None)
+    readme = tmp_path / "README.md"
+    readme.write_text(
+        "Intro\n\n| notebook | what | run time |\n|---|---|---|\n"
+        "| [00_a.ipynb](notebooks/00_a.ipynb) | x | 3 s |\n| [01_b.ipynb](notebooks/01_b.ipynb) | y | 9 s |\n\nEnd\n"
+    )
+    problems = course.run_time_problems([a, b, c], readme)
+    assert any("00_a.ipynb: the first cell does not say the recorded 12 s" in p for p in problems)
+    assert any("01_b.ipynb: README says '9 s', recorded 40 s" in p for p in problems)
+    assert any("02_c.ipynb: no recorded run time" in p for p in problems)
+    changed = course.write_run_times([a, b, c], readme)
+    assert set(changed) == {
+        "00_a.ipynb: first cell",
+        "00_a.ipynb: README",
+        "01_b.ipynb: first cell",
+        "01_b.ipynb: README",
+    }
+    assert course.run_time_problems([a, b], readme) == []
+    first = nbformat.read(a, as_version=4).cells[0].source
+    assert course.RUN_TIME_SENTENCE.format(seconds=12) in first and "(old)" not in first and first.endswith("More.")
+    assert "| [01_b.ipynb](notebooks/01_b.ipynb) | y | 40 s |" in readme.read_text()
+    assert readme.read_text().endswith("End\n")
+    assert course.write_run_times([a, b], readme) == []  # idempotent
+
+
+def test_run_times_agree_everywhere():
+    """The run time recorded by `make execute` is what each first cell and the README say."""
+    problems = course.run_time_problems()
+    assert not problems, "run `python -m tools.course runtimes` after executing:\n" + "\n".join(problems)
