@@ -12,6 +12,7 @@ coursemap    notebook 00: the course map, notebook -> title -> the subpackage be
 checks       notebook 00: the exercise check for ``unit_rows``
 init         notebooks 00, 10, 11: nn.Linear's default initialisation drawn from an explicit generator
 capture      researchers (no notebook): a layer's activations from any torch model, for SRM/PPPM
+verdicts     the notebooks' verdicts on the claims they test (collected by ``python -m tools.verdicts``)
 
 ``core`` imports no part of the course; only :mod:`isodl.core.checks` uses the
 exercise framework :mod:`isodl.exercises`.
