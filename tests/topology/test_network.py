@@ -632,13 +632,13 @@ def test_count_nonzero_after_alternating_diagonalisation_matches_formula(widths)
 def test_sparsity_limit_and_alternating_layers():
     assert sparsity.alternating_layers([4, 5, 5, 5, 5, 5, 2]) == [1, 3]
     assert sparsity.alternating_layers([4, 5, 2]) == []
-    assert (
-        sparsity.sparsity_limit(1) == 1.0
-        and sparsity.sparsity_limit(2) == 0.5
-        and sparsity.sparsity_limit(3) == pytest.approx(2 / 3)
-    )
+    # ceil(M/2) diagonal, floor(M/2) dense (the counts on real networks are in test_sparsity.py)
+    assert sparsity.sparsity_limit(1) == 0.0 and sparsity.sparsity_limit(2) == 0.5
+    assert sparsity.sparsity_limit(3) == pytest.approx(1 / 3)
     assert sparsity.sparsity_limit(4, 64) == pytest.approx((2 * 64 * 64 + 2 * 64) / (4 * 64 * 64))
-    assert abs(sparsity.sparsity_limit(101) - 0.5) < 0.01
+    assert sparsity.sparsity_limit(1, 16) == pytest.approx(1 / 16)
+    assert sparsity.sparsity_limit(3, 16) == pytest.approx(0.375)
+    assert 0.49 < sparsity.sparsity_limit(101) < 0.5
     with pytest.raises(ValueError, match="adjacent"):
         sparsity.expected_nonzero_reduction([4, 5, 5, 5, 5, 2], [1, 2])
     with pytest.raises(ValueError, match="layers\\[0\\]"):
@@ -669,7 +669,7 @@ def test_topology_figures_are_pure_and_labelled():
         TP.plot_spectrum_evolution({"iso": np.random.rand(4, 5) + 0.5}),
         TP.plot_weight_matrices([("W", torch.eye(3)), ("V", torch.randn(2, 3))]),
         TP.plot_removal_error([1e-3, 1e-2], {"both": [1e-4, 1e-3]}),
-        TP.plot_sparsity_vs_depth([1, 2], [1.0, 0.55], [1.0, 0.55], width=4),
+        TP.plot_sparsity_vs_depth([1, 2], {"a": [0.25, 0.6]}, {"a": [0.25, 0.6]}, width=4, bound=[0.25, 0.4]),
     ]
     tasks = [blob_task(n_in=4, seed=s) for s in (0, 1)]
     tasks = [(x[:180], y[:180], x[180:], y[180:]) for x, y in tasks]

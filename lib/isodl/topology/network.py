@@ -599,6 +599,39 @@ class IsotropicMLP(OrthogonalMLP):
             self.full_diagonalise(k, optimizer=optimizer)
         return layers
 
+    @torch.no_grad()
+    def triangularise(self, layer: int, *, optimizer=None) -> None:
+        """Make ``W_layer`` upper-triangular by rotating hidden layer ``layer`` (its output side) with a QR rotation.
+
+        With ``W_k = Q T`` (complete QR, ``T`` upper-triangular or trapezoidal):
+        ``W_k -> T`` (exact zeros below the diagonal), ``b_k, psi_(k-1) -> Q^T
+        (.)``, ``W_(k+1) -> W_(k+1) Q``: the rotation of :meth:`rotate_layer`,
+        so the function is unchanged. Valid for every hidden layer ``k = 0 ..
+        L-2``; it touches neither ``W_(k-1)`` nor the input side of ``W_k``,
+        so after :meth:`full_diagonalise` of ``W_(k-1)`` the diagonal stays
+        (notebook 09).
+        """
+        k = self._check_layer(layer)
+        optimizer = _check_optimizer(optimizer, self)
+        q, t = torch.linalg.qr(self.weights[k].detach().to(torch.float64), mode="complete")
+        self._rotate(k, q, optimizer, w_value=torch.triu(t))
+
+    @torch.no_grad()
+    def sparsify(self, *, optimizer=None) -> dict[str, list[int]]:
+        """The sparsest exact rotation the course knows: :meth:`diagonalise_alternating`, then, when the number
+        of hidden-to-hidden matrices is even, :meth:`triangularise` the last one (its output side is still free).
+
+        Returns ``{"diagonal": layers, "triangular": layers}``.
+        """
+        optimizer = _check_optimizer(optimizer, self)
+        diagonal = self.diagonalise_alternating(optimizer=optimizer)
+        m = len(self.weights) - 2  # hidden-to-hidden matrices W_1 .. W_M
+        triangular = []
+        if m >= 2 and m % 2 == 0:
+            self.triangularise(m, optimizer=optimizer)
+            triangular.append(m)
+        return {"diagonal": diagonal, "triangular": triangular}
+
     # ---- neurogenesis and neurodegeneration
     @torch.no_grad()
     def neurogenesis(self, layer: int, count: int = 1, *, optimizer=None, scale: float = 0.01, generator=None) -> int:

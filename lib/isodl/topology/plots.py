@@ -255,24 +255,46 @@ def _mark_schedule(ax, active, names=None) -> None:
             ax.text(e + 0.7, 1.0, label, transform=ax.get_xaxis_transform(), fontsize=7, va="top", color="grey")
 
 
-def plot_sparsity_vs_depth(depths, measured, formula, *, width: int) -> Figure:
-    """Fraction of hidden-to-hidden weights left non-zero after diagonalising alternating layers,
-    measured and predicted, against the number of hidden-to-hidden matrices (notebook 09)."""
+def plot_sparsity_vs_depth(
+    depths,
+    measured: Mapping[str, Sequence[float]],
+    formula: Mapping[str, Sequence[float]],
+    *,
+    width: int,
+    bound: Sequence[float] | None = None,
+) -> Figure:
+    """Fraction of hidden-to-hidden weights left non-zero against the number ``M`` of hidden-to-hidden matrices
+    (notebook 09): one colour per construction, lines for the formula, markers for the count on real networks
+    (filled for the first construction, open for the others, so coinciding points stay visible),
+    with the reparameterisation ``bound`` (dashed) and 1/2 (dotted)."""
+    width = check_int("width", width, minimum=1)
     d = np.asarray(depths, dtype=float)
-    m = np.asarray(measured, dtype=float)
-    f = np.asarray(formula, dtype=float)
-    if not (d.shape == m.shape == f.shape) or d.ndim != 1:
-        raise ValueError("depths, measured and formula must be 1-D and of the same length")
-    fig, ax = figure(1, width=4.8, height=3.2)
-    ax.plot(d, f, "-", color=COLORS[0], label=f"formula, width {width}")
-    ax.plot(d, m, "o", color=COLORS[1], label="counted after diagonalising")
-    ax.axhline(0.5, color=COLORS[7], ls="--", lw=1.0, label="limit 1/2")
+    if d.ndim != 1 or d.size < 1:
+        raise ValueError("depths must be a non-empty 1-D sequence")
+    if not isinstance(measured, Mapping) or not isinstance(formula, Mapping) or set(measured) != set(formula):
+        raise TypeError("measured and formula must be mappings {construction: values} with the same keys")
+    fig, ax = figure(1, width=5.6, height=3.6)
+    for i, label in enumerate(formula):
+        f = np.asarray(formula[label], dtype=float)
+        m = np.asarray(measured[label], dtype=float)
+        if not (f.shape == m.shape == d.shape):
+            raise ValueError(f"measured and formula for {label!r} must have one value per depth ({d.size})")
+        color = COLORS[i % len(COLORS)]
+        ax.plot(d, f, "-", color=color, lw=1.2, label=label)
+        ax.plot(d, m, "o", color=color, ms=7 - 1.5 * i, mfc="none" if i else color)
+    if bound is not None:
+        b = np.asarray(bound, dtype=float)
+        if b.shape != d.shape:
+            raise ValueError(f"bound must have one value per depth ({d.size})")
+        ax.plot(d, b, "--", color="black", lw=1.0, label="least reachable (dimension count)")
+    ax.axhline(0.5, color=COLORS[7], ls=":", lw=1.0, label="1/2")
     label_axes(
         ax,
-        xlabel="hidden-to-hidden matrices M",
-        ylabel="hidden-to-hidden weights non-zero",
-        title="Alternating diagonalisation: towards 50 %",
-        ylim=(0.4, 1.02),
-        legend=True,
+        xlabel="hidden-to-hidden matrices M (network [n] * (M + 3))",
+        ylabel="fraction of W_1..W_M non-zero",
+        title=f"{width} x {width} hidden matrices (lines: formula, markers: counted)",
+        ylim=(0.0, 0.8),
     )
+    ax.legend(fontsize=7, loc="upper center", ncol=2)
+    ax.set_xticks(d)
     return fig

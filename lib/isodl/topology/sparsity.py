@@ -10,7 +10,11 @@ diagonalised together. Notebook 09 counts what that saves, exactly:
 * :func:`expected_nonzero_reduction` -- the exact drop in the number of non-zero
   weights when given layers are fully diagonalised;
 * :func:`sparsity_limit` -- the fraction of hidden-to-hidden weights left when
-  every other one of ``M`` matrices is diagonalised;
+  every other one of ``M`` matrices is diagonalised (``ceil(M/2)`` diagonal,
+  ``floor(M/2)`` dense), or when the dense ones are made triangular by a QR
+  rotation (:func:`triangular_count`);
+* :func:`reparameterisation_bound` -- the least fraction any rotation of the
+  hidden layers can reach (a dimension count);
 * :func:`count_nonzero` -- the entries of a model with ``|value| > tol``, by kind
   (``tol=0`` for the exact claim; the paper's Experiment 5 uses ``1e-4``).
 
@@ -40,7 +44,10 @@ __all__ = [
     "alternating_layers",
     "parameter_count",
     "expected_nonzero_reduction",
+    "CONSTRUCTIONS",
+    "triangular_count",
     "sparsity_limit",
+    "reparameterisation_bound",
     "count_nonzero",
     "offdiagonal_fraction",
 ]
@@ -116,18 +123,67 @@ def expected_nonzero_reduction(widths, layers: Sequence[int] | None = None) -> i
     return total
 
 
-def sparsity_limit(n_matrices: int, width: int | None = None) -> float:
-    """Fraction of hidden-to-hidden weights left non-zero after diagonalising every other one of ``M`` matrices.
+CONSTRUCTIONS = ("alternating", "qr_chain", "alternating+qr")
 
-    ``(ceil(M/2) n^2 + floor(M/2) n) / (M n^2)``; with ``width=None`` the
-    ``n -> infinity`` limit ``ceil(M/2) / M``. Tends to 1/2 as ``M`` grows.
+
+def triangular_count(n_out: int, n_in: int) -> int:
+    """Non-zeros of a generic upper-triangular (trapezoidal) ``n_out x n_in`` matrix: row ``i`` keeps ``n_in - i``."""
+    n_out = check_int("n_out", n_out, minimum=1)
+    n_in = check_int("n_in", n_in, minimum=1)
+    return sum(n_in - i for i in range(min(n_out, n_in)))
+
+
+def sparsity_limit(n_matrices: int, width: int | None = None, *, construction: str = "alternating") -> float:
+    """Fraction of hidden-to-hidden weights left non-zero in a network of ``M`` square ``n x n`` matrices ``W_1..W_M``.
+
+    ``construction``:
+
+    * ``"alternating"`` (the paper's): ``W_1, W_3, ...`` (``ceil(M/2)`` of them)
+      fully diagonal, the ``floor(M/2)`` between them dense:
+      ``(floor(M/2) n^2 + ceil(M/2) n) / (M n^2)``; ``1/n`` at ``M = 1``,
+      ``(1 + 1/n)/2`` for every even ``M``; for odd ``M`` it approaches 1/2 from
+      below.
+    * ``"qr_chain"``: every ``W_k`` upper-triangular (one QR per hidden layer,
+      :meth:`~isodl.topology.network.IsotropicMLP.triangularise`):
+      ``(1 + 1/n)/2`` at every depth.
+    * ``"alternating+qr"``: alternating, plus the last dense matrix made
+      triangular when ``M`` is even (:meth:`~isodl.topology.network.IsotropicMLP.sparsify`);
+      equal to :func:`reparameterisation_bound` at every depth.
+
+    ``width=None`` gives the ``n -> infinity`` limit.
     """
     m = check_int("n_matrices", n_matrices, minimum=1)
-    dense, diagonal = (m + 1) // 2, m // 2
+    construction = check_choice("construction", construction, CONSTRUCTIONS)
+    diagonal = (m + 1) // 2
+    dense = m // 2
     if width is None:
-        return dense / m
+        if construction == "qr_chain":
+            return 0.5
+        return (dense - (0.5 if construction == "alternating+qr" and m % 2 == 0 else 0.0)) / m
     n = check_int("width", width, minimum=1)
-    return (dense * n * n + diagonal * n) / (m * n * n)
+    tri = n * (n + 1) // 2
+    if construction == "qr_chain":
+        nonzero = m * tri
+    else:
+        nonzero = diagonal * n + dense * n * n
+        if construction == "alternating+qr" and m % 2 == 0:
+            nonzero += tri - n * n
+    return nonzero / (m * n * n)
+
+
+def reparameterisation_bound(n_matrices: int, width: int) -> float:
+    """The smallest fraction of non-zero hidden-to-hidden weights any rotation of the hidden layers can reach generically.
+
+    ``M`` square ``n x n`` matrices ``W_1..W_M`` sit between ``M + 1`` hidden
+    layers; rotating layer ``k`` by ``R_k`` maps ``W_k -> R_k^T W_k R_(k-1)``.
+    Those rotations have ``(M + 1) n (n - 1) / 2`` free parameters, and for
+    generic weights each exact zero costs one of them, so at most that many
+    zeros can be created: the fraction is at least
+    ``1 - (M + 1)(n - 1) / (2 M n)`` (a dimension count, the course's derivation).
+    """
+    m = check_int("n_matrices", n_matrices, minimum=1)
+    n = check_int("width", width, minimum=1)
+    return 1.0 - (m + 1) * (n - 1) / (2 * m * n)
 
 
 @torch.no_grad()
