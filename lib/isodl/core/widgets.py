@@ -1,4 +1,4 @@
-"""Notebooks 00-04, 07, 08, 10, 13 (00, 01, 02, 03, 04, 07, 08, 10, 13): interactive figures that also render statically when headless.
+"""Notebooks 00-04, 08, 10, 13 (00, 01, 02, 03, 04, 08, 10, 13): interactive figures that also render statically when headless.
 
 Interactive figures: a pure plotting function plus controls.
 

@@ -2,7 +2,8 @@
 
 network    notebooks 05-09: the isotropic MLP and its structural operations; the elementwise control
 schedules  notebooks 05-09: training drivers, function-change measures, width and task schedules
-sparsity   notebooks 06, 09: exact non-zero counts after diagonalisation
+sparsity   notebooks 06, 09: exact non-zero counts after diagonalisation and QR rotations; the dimension bound
+baselines  notebook 07: removal baselines (magnitude pruning in the native basis, elementwise control)
 plots      notebooks 05-09: figures
 checks     notebooks 05-09: exercise checks
 

@@ -697,6 +697,16 @@ class IsotropicMLP(OrthogonalMLP):
                 f"(count must be <= {width - 1})"
             )
         optimizer = _check_optimizer(optimizer, self)
+        compensate_o, compensate_psi = self._check_compensation(k, compensate_o, compensate_psi)
+        removed = []
+        for _ in range(count):
+            s = self.left_partial_diagonalise(k, optimizer=optimizer)
+            j = self.weights[k].shape[0] - 1
+            removed.append(float(s[j]) if j < s.numel() else 0.0)
+            self._remove(k, j, optimizer, compensate_o, compensate_psi)
+        return removed
+
+    def _check_compensation(self, k: int, compensate_o, compensate_psi) -> tuple[bool, bool]:
         if compensate_o is None:
             compensate_o = self.o_mode != "none"
         if compensate_psi is None:
@@ -713,34 +723,58 @@ class IsotropicMLP(OrthogonalMLP):
             raise RuntimeError(
                 "psi='expectation' compensation needs the mean gain of a forward pass: run the model on a batch first"
             )
-        removed = []
-        for _ in range(count):
-            s = self.left_partial_diagonalise(k, optimizer=optimizer)
-            n_out, n_in = self.weights[k].shape
-            j = n_out - 1
-            removed.append(float(s[j]) if j < s.numel() else 0.0)
-            b_star = float(self.biases[k][j])
-            w_star = self.weights[k + 1][:, j].detach().to(torch.float64).clone()
-            if compensate_o:
-                if self.o_mode == "trainable":
-                    o_new = math.exp(float(self.o_params[k])) + b_star**2
-                    self.o_params[k].data.fill_(math.log(o_new))
-                else:
-                    self.o_params[k].data.add_(b_star**2)
-            if compensate_psi:
-                if self.psi_mode == "expectation":
-                    delta = self._mean_gains[k] * b_star * w_star
-                    self.biases[k + 1].data.add_(delta.to(self.dtype))
-                else:
-                    self.psis[k].data.add_((b_star * w_star).to(self.dtype))
-            keep = torch.arange(j)
-            self._resize(self.weights[k], 0, keep, torch.zeros(0, n_in), optimizer)
-            self._resize(self.biases[k], 0, keep, torch.zeros(0), optimizer)
-            if k > 0 and self.has_psi:
-                self._resize(self.psis[k - 1], 0, keep, torch.zeros(0), optimizer)
-            nxt = self.weights[k + 1]
-            self._resize(nxt, 1, keep, torch.zeros(nxt.shape[0], 0), optimizer)
-        return removed
+        return compensate_o, compensate_psi
+
+    def _remove(self, k: int, j: int, optimizer, compensate_o: bool, compensate_psi: bool) -> None:
+        """Delete neuron ``j`` of hidden layer ``k`` in the current basis, keeping its bias in ``o`` and ``psi``."""
+        n_out, n_in = self.weights[k].shape
+        b_star = float(self.biases[k][j])
+        w_star = self.weights[k + 1][:, j].detach().to(torch.float64).clone()
+        if compensate_o:
+            if self.o_mode == "trainable":
+                o_new = math.exp(float(self.o_params[k])) + b_star**2
+                self.o_params[k].data.fill_(math.log(o_new))
+            else:
+                self.o_params[k].data.add_(b_star**2)
+        if compensate_psi:
+            if self.psi_mode == "expectation":
+                delta = self._mean_gains[k] * b_star * w_star
+                self.biases[k + 1].data.add_(delta.to(self.dtype))
+            else:
+                self.psis[k].data.add_((b_star * w_star).to(self.dtype))
+        keep = torch.tensor([i for i in range(n_out) if i != j], dtype=torch.long)
+        self._resize(self.weights[k], 0, keep, torch.zeros(0, n_in), optimizer)
+        self._resize(self.biases[k], 0, keep, torch.zeros(0), optimizer)
+        if k > 0 and self.has_psi:
+            self._resize(self.psis[k - 1], 0, keep, torch.zeros(0), optimizer)
+        nxt = self.weights[k + 1]
+        self._resize(nxt, 1, keep, torch.zeros(nxt.shape[0], 0), optimizer)
+
+    @torch.no_grad()
+    def remove_neuron(
+        self,
+        layer: int,
+        index: int,
+        *,
+        optimizer=None,
+        compensate_o: bool | None = None,
+        compensate_psi: bool | None = None,
+    ) -> None:
+        """Delete neuron ``index`` of hidden layer ``layer`` in the *current* basis (no rotation), with the same
+        ``o``/psi compensation as :meth:`neurodegeneration`.
+
+        In the basis of :meth:`left_partial_diagonalise` this is one step of
+        neurodegeneration; in the native basis it is magnitude pruning with
+        compensation, the baseline of notebook 07 (:mod:`isodl.topology.baselines`).
+        """
+        k = self._check_layer(layer)
+        width = self.weights[k].shape[0]
+        if width < 2:
+            raise ValueError(f"cannot remove a neuron from hidden layer {k} of width {width}: at least one must remain")
+        j = check_int("index", index, minimum=0, maximum=width - 1)
+        optimizer = _check_optimizer(optimizer, self)
+        compensate_o, compensate_psi = self._check_compensation(k, compensate_o, compensate_psi)
+        self._remove(k, j, optimizer, compensate_o, compensate_psi)
 
     @torch.no_grad()
     def resize_hidden(self, layer: int, width: int, *, optimizer=None, generator=None) -> int:
