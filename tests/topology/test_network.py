@@ -674,7 +674,9 @@ def test_topology_figures_are_pure_and_labelled():
     tasks = [blob_task(n_in=4, seed=s) for s in (0, 1)]
     tasks = [(x[:180], y[:180], x[180:], y[180:]) for x, y in tasks]
     rec = schedules.run_task_schedule(tasks, [[0], [0, 1]], [6], seed=0)
-    figs.append(TP.plot_adaptation(rec, 2, control=rec, task_names=["A", "B"]))
+    figs.append(TP.plot_adaptation(rec, 2))
+    rec_b = schedules.run_task_schedule(tasks, [[0], [0, 1]], [6], seed=0, baseline=True)
+    figs.append(TP.plot_task_schedule(rec_b, control=rec, null=rec, task_names=["A", "B"]))
     for fig in figs:
         assert isinstance(fig, Figure)
         assert all(ax.get_title() for ax in fig.axes if ax.get_label() != "<colorbar>")

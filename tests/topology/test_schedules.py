@@ -170,3 +170,38 @@ def test_run_task_schedule_attaches_and_detaches_exactly():
         schedules.run_task_schedule(tasks, [[0, 0]], [4])
     with pytest.raises(ValueError, match="batch_size"):
         schedules.run_task_schedule(tasks, [[0]], [4], batch_size=0)
+
+
+def test_run_task_schedule_baseline_measures_magnitude_pruning_without_touching_the_run():
+    tasks = [blob_task(n_in=d, seed=s) for d, s in ((5, 0), (4, 1))]
+    tasks = [(x[:180], y[:180], x[180:], y[180:]) for x, y in tasks]
+    schedule = [[0], [0, 1], [0, 1]]
+    plain = schedules.run_task_schedule(tasks, schedule, [16, 12], threshold=0.95, buffer=2, seed=3)
+    rec = schedules.run_task_schedule(tasks, schedule, [16, 12], threshold=0.95, buffer=2, seed=3, baseline=True)
+    assert rec["widths"] == plain["widths"] and rec["changes"] == plain["changes"]  # the baseline runs on a copy
+    assert [ch["eps_scaled"] for ch in rec["adapt_change"]] == [ch["eps_scaled"] for ch in plain["adapt_change"]]
+    removing = [any(v < 0 for v in ch.values()) for ch in rec["changes"]]
+    assert any(removing)
+    for e, has in enumerate(removing):
+        assert (rec["baseline_change"][e] is None) != has
+    first = removing.index(True)
+    assert rec["baseline_change"][first]["eps_scaled"] > 0 and rec["baseline_change"][first]["kl"] >= 0
+    with pytest.raises(TypeError, match="baseline"):
+        schedules.run_task_schedule(tasks, [[0]], [4], baseline="yes")
+
+
+def test_prune_by_magnitude_removes_the_smallest_rows_with_compensation():
+    model = IsotropicMLP([4, 6, 5, 2], dtype=F64, generator=torch.Generator().manual_seed(0))
+    with torch.no_grad():
+        model.weights[1].mul_(torch.arange(1, 6, dtype=F64)[:, None])
+        model.weights[1][0] = 0.0  # a dead neuron with a bias: removing it is exact with o/psi compensation
+        model.biases[1][0] = 0.5
+    x = torch.randn(20, 4, generator=torch.Generator().manual_seed(1), dtype=F64)
+    before = model(x).detach()
+    removed = model.prune_by_magnitude(1, 1)
+    assert removed == [0.0] and model.widths == [4, 6, 4, 2]
+    torch.testing.assert_close(model(x).detach(), before, rtol=1e-12, atol=1e-12)
+    removed = model.prune_by_magnitude(1, 2)
+    assert removed == sorted(removed) and model.widths == [4, 6, 2, 2]
+    with pytest.raises(ValueError, match="count"):
+        model.prune_by_magnitude(1, 2)

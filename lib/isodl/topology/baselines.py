@@ -10,7 +10,7 @@ without that rotation:
   weight norm ``|W_k[j, :]|`` in the basis the network was trained in. For an
   :class:`~isodl.topology.network.IsotropicMLP` with the same ``o``/psi
   compensation as neurodegeneration
-  (:meth:`~isodl.topology.network.IsotropicMLP.remove_neuron`); for an
+  (:meth:`~isodl.topology.network.IsotropicMLP.prune_by_magnitude`); for an
   :class:`~isodl.topology.network.ElementwiseTanhMLP` with *mean replacement*:
   the removed neuron's output is replaced by its mean over reference inputs,
   folded into the next bias (the usual best constant for an elementwise unit).
@@ -75,14 +75,13 @@ def magnitude_prune(model, layer: int, count: int, *, x_reference: torch.Tensor 
         if x_reference.shape[1] != model.widths[0] or x_reference.shape[0] == 0:
             raise ValueError(f"x_reference must have shape [N >= 1, {model.widths[0]}], got {list(x_reference.shape)}")
         x_reference = x_reference.to(model.dtype)
+    if not elementwise:
+        return model.prune_by_magnitude(k, count)
     removed = []
     for _ in range(count):
         norms = torch.linalg.vector_norm(model.weights[k].detach(), dim=1)
         j = int(norms.argmin())
         removed.append(float(norms[j]))
-        if not elementwise:
-            model.remove_neuron(k, j)
-            continue
         mean = _hidden(model, x_reference, k)[:, j].mean()
         model.biases[k + 1].data.add_(mean * model.weights[k + 1][:, j])
         keep = [i for i in range(model.weights[k].shape[0]) if i != j]

@@ -777,6 +777,24 @@ class IsotropicMLP(OrthogonalMLP):
         self._remove(k, j, optimizer, compensate_o, compensate_psi)
 
     @torch.no_grad()
+    def prune_by_magnitude(self, layer: int, count: int = 1, *, optimizer=None) -> list[float]:
+        """Remove the ``count`` neurons of hidden layer ``layer`` with the smallest incoming weight norm
+        ``|W_k[j, :]|``, one at a time, in the *current* basis (no SVD), each with :meth:`remove_neuron`'s
+        compensation. The baseline of notebooks 07 and 08; returns the removed norms.
+        """
+        k = self._check_layer(layer)
+        width = self.weights[k].shape[0]
+        count = check_int("count", count, minimum=1, maximum=width - 1)
+        optimizer = _check_optimizer(optimizer, self)
+        removed = []
+        for _ in range(count):
+            norms = torch.linalg.vector_norm(self.weights[k].detach(), dim=1)
+            j = int(norms.argmin())
+            removed.append(float(norms[j]))
+            self.remove_neuron(k, j, optimizer=optimizer)
+        return removed
+
+    @torch.no_grad()
     def resize_hidden(self, layer: int, width: int, *, optimizer=None, generator=None) -> int:
         """Grow (neurogenesis) or shrink (neurodegeneration) hidden layer ``layer`` to ``width``; returns the change."""
         k = self._check_layer(layer)

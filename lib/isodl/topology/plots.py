@@ -25,6 +25,7 @@ __all__ = [
     "plot_weight_matrices",
     "plot_removal_error",
     "plot_adaptation",
+    "plot_task_schedule",
     "plot_sparsity_vs_depth",
 ]
 
@@ -184,75 +185,127 @@ def plot_removal_error(sizes, errors: Mapping[str, Sequence[float]], *, title: s
     return fig
 
 
-def plot_adaptation(
-    record: Mapping, epoch: int, *, control: Mapping | None = None, task_names: Sequence[str] | None = None
-) -> Figure:
-    """One step of a scheduled task adaptation (notebook 07's widget).
+def plot_adaptation(record: Mapping, epoch: int, *, threshold: float = 0.95) -> Figure:
+    """One epoch of a scheduled task adaptation (notebook 08's widget).
 
-    ``record`` comes from :func:`isodl.topology.schedules.run_task_schedule`. Left: hidden
-    widths over the epochs (a marker at ``epoch``). Middle: each hidden
-    layer's neuron strengths after epoch ``epoch``, sorted, with the buffer
-    threshold. Right: per-task test accuracy (dashed: the static ``control``).
+    ``record`` comes from :func:`isodl.topology.schedules.run_task_schedule`
+    (phases are shaded and labelled when it holds ``task_names``).
+    Left: each hidden layer's width over the epochs, with a grey line at the
+    selected ``epoch``. Right: each hidden layer's neuron strengths after that
+    epoch, sorted, with the buffer ``threshold`` (neurons at or below it are
+    the reserve; exact zeros are fresh scaffolds).
     """
     n = len(record["widths"])
     epoch = check_int("epoch", epoch, minimum=1, maximum=n)
+    threshold = check_float("threshold", threshold, minimum=0.0)
     i = epoch - 1
-    n_tasks = len(record["accuracy"][0])
-    names = list(task_names) if task_names is not None else [f"task {t}" for t in range(n_tasks)]
-    fig, (ax0, ax1, ax2) = figure(3, width=11.0, height=3.3)
+    fig, (ax0, ax1) = figure(2, width=9.0, height=3.4)
     epochs = np.arange(1, n + 1)
     widths = np.array([w[1:-1] for w in record["widths"]])
     first = np.array(record.get("initial_widths", record["widths"][0])[1:-1])
+    _shade_phases(ax0, record["active"], record.get("task_names"))
     for k in range(widths.shape[1]):
         ax0.plot(
             np.r_[0, epochs], np.r_[first[k], widths[:, k]], color=COLORS[k % len(COLORS)], label=f"hidden layer {k}"
         )
-        ax0.plot([epoch], [widths[i, k]], "o", color=COLORS[k % len(COLORS)])
-    ax0.plot(np.r_[0, epochs], np.r_[first.sum(), widths.sum(1)], color=COLORS[7], lw=1.0, label="sum")
-    _mark_schedule(ax0, record["active"], names)
-    ax0.set_xlabel("epoch (0: initial)")
-    ax0.set_ylabel("width")
-    ax0.set_title(f"Widths after epoch {epoch}: {[int(v) for v in widths[i]]}")
-    ax0.legend(fontsize=7)
-    for k, s in enumerate(record["strengths"][i]):
-        s = np.sort(np.asarray(s))[::-1]
-        ax1.plot(np.arange(len(s)), s, "o-", ms=3, color=COLORS[k % len(COLORS)], label=f"layer {k}")
-    ax1.axhline(0.95, color=COLORS[7], ls="--", lw=1.0, label="threshold 0.95")
-    ax1.set_xlabel("neuron (sorted by strength)")
-    ax1.set_ylabel("singular value")
-    ax1.set_title(f"Neuron strengths after epoch {epoch}")
-    ax1.legend(fontsize=7)
-    acc = np.array(record["accuracy"], dtype=float)
-    for t in range(n_tasks):
-        ax2.plot(epochs, acc[:, t], color=COLORS[t % len(COLORS)], label=f"{names[t]} (adaptive)")
-        if control is not None:
-            ax2.plot(
-                epochs,
-                np.array(control["accuracy"], dtype=float)[:, t],
-                color=COLORS[t % len(COLORS)],
-                ls="--",
-                lw=1.0,
-                label=f"{names[t]} (static)",
-            )
-    ax2.axvline(epoch, color=COLORS[7], lw=0.8)
-    _mark_schedule(ax2, record["active"])
-    ax2.set_ylim(0, 1.02)
-    ax2.set_xlabel("epoch")
-    ax2.set_ylabel("test accuracy")
-    ax2.set_title(f"Active tasks in epoch {epoch}: {', '.join(names[t] for t in record['active'][i])}")
-    ax2.legend(fontsize=6, ncol=2, loc="lower right")
+    ax0.axvline(epoch, color=COLORS[7], lw=1.5, label=f"selected epoch {epoch}")
+    label_axes(ax0, xlabel="epoch (0: initial widths)", ylabel="width", title="Hidden widths (buffer rule)")
+    ax0.legend(fontsize=8, loc="upper right", bbox_to_anchor=(1.0, 0.9))
+    for k, st in enumerate(record["strengths"][i]):
+        st = np.sort(np.asarray(st))[::-1]
+        weak = int((st <= threshold).sum())
+        ax1.plot(
+            np.arange(len(st)), st, "o-", ms=3, color=COLORS[k % len(COLORS)], label=f"layer {k}: {weak} at or below"
+        )
+    ax1.axhline(threshold, color=COLORS[7], ls="--", lw=1.0, label=f"threshold {threshold:g}")
+    label_axes(
+        ax1,
+        xlabel="neuron (sorted by strength)",
+        ylabel="singular value",
+        title=f"Neuron strengths after epoch {epoch}",
+    )
+    ax1.legend(fontsize=8)
     return fig
 
 
-def _mark_schedule(ax, active, names=None) -> None:
-    """Dotted lines between phases; with ``names``, the active tasks' initials at the top of each phase."""
-    starts = [0] + [e for e in range(1, len(active)) if active[e] != active[e - 1]]
-    for e in starts[1:]:
-        ax.axvline(e + 0.5, color="grey", ls=":", lw=0.8)
-    if names is not None:
-        for e in starts:
-            label = "+".join(str(names[t])[0] for t in active[e])
-            ax.text(e + 0.7, 1.0, label, transform=ax.get_xaxis_transform(), fontsize=7, va="top", color="grey")
+def plot_task_schedule(
+    record: Mapping,
+    *,
+    control: Mapping,
+    null: Mapping,
+    task_names: Sequence[str],
+) -> Figure:
+    """Overview of a scheduled task adaptation (notebook 08), four panels sharing the epoch axis.
+
+    Top left: each hidden layer's width under the buffer rule. Top right: the
+    summed hidden width, against ``null`` (the same rule on a schedule where no
+    task arrives). Bottom left: per-task test accuracy, buffer rule (solid)
+    against the ``control`` that never adapts (dashed). Bottom right: the
+    function change (``eps_scaled``, log scale) of every adaptation step that
+    removed neurons, for the rule (filled) and for magnitude pruning of the
+    same counts in the native basis (open; needs ``baseline=True``).
+    Shaded bands are the phases, labelled by their active tasks.
+    """
+    names = list(task_names)
+    n = len(record["widths"])
+    epochs = np.arange(1, n + 1)
+    fig, (ax0, ax1, ax2, ax3) = figure(2, 2, width=10.5, height=6.6)
+    for ax in (ax0, ax1, ax2, ax3):
+        _shade_phases(ax, record["active"], names)
+    widths = np.array([w[1:-1] for w in record["widths"]])
+    first = np.array(record["initial_widths"][1:-1])
+    for k in range(widths.shape[1]):
+        ax0.plot(
+            np.r_[0, epochs], np.r_[first[k], widths[:, k]], color=COLORS[k % len(COLORS)], label=f"hidden layer {k}"
+        )
+    label_axes(ax0, xlabel="epoch (0: initial widths)", ylabel="width", title="Width of each hidden layer")
+    ax0.legend(fontsize=8, loc="upper right", bbox_to_anchor=(1.0, 0.9))
+    for rec, label, ls in ((record, "tasks arrive (schedule)", "-"), (null, "no task arrives (null)", "--")):
+        total = [sum(rec["initial_widths"][1:-1])] + [sum(w[1:-1]) for w in rec["widths"]]
+        ax1.plot(np.r_[0, np.arange(1, len(total))], total, ls, color=COLORS[0 if ls == "-" else 3], label=label)
+    label_axes(ax1, xlabel="epoch (0: initial widths)", ylabel="sum of hidden widths", title="Total hidden width")
+    ax1.legend(fontsize=8, loc="upper right", bbox_to_anchor=(1.0, 0.9))
+    acc = np.array(record["accuracy"], dtype=float)
+    acc_c = np.array(control["accuracy"], dtype=float)
+    for t in range(acc.shape[1]):
+        ax2.plot(epochs, acc[:, t], color=COLORS[t % len(COLORS)], label=f"{names[t]}")
+        ax2.plot(epochs, acc_c[:, t], color=COLORS[t % len(COLORS)], ls="--", lw=1.0)
+    ax2.plot([], [], color="grey", ls="--", lw=1.0, label="dashed: static control")
+    label_axes(
+        ax2, xlabel="epoch", ylabel="test accuracy", title="Per-task accuracy (solid: buffer rule)", ylim=(0, 1.02)
+    )
+    ax2.legend(fontsize=8, loc="lower right")
+    base = record.get("baseline_change")
+    events = [e for e, ch in enumerate(record["changes"]) if any(v < 0 for v in ch.values())]
+    if events:
+        rule = [max(record["adapt_change"][e]["eps_scaled"], 1e-4) for e in events]
+        ax3.semilogy(np.array(events) + 1, rule, "o", color=COLORS[0], label="buffer rule (SVD removal)")
+        if base is not None and all(base[e] is not None for e in events):
+            ax3.semilogy(
+                np.array(events) + 1,
+                [max(base[e]["eps_scaled"], 1e-4) for e in events],
+                "o",
+                mfc="none",
+                color=COLORS[3],
+                label="same counts, magnitude pruning",
+            )
+    label_axes(ax3, xlabel="epoch", ylabel="eps_scaled (%)", title="Function change of each removal step")
+    ax3.legend(fontsize=8, loc="lower center")
+    ax3.set_xlim(0.5, n + 0.5)
+    return fig
+
+
+def _shade_phases(ax, active, names=None) -> None:
+    """Alternate light bands for the phases of a schedule; with ``names``, each phase labelled by its tasks' initials."""
+    starts = [0] + [e for e in range(1, len(active)) if active[e] != active[e - 1]] + [len(active)]
+    for p, (a, b) in enumerate(zip(starts[:-1], starts[1:])):
+        if p % 2:
+            ax.axvspan(a + 0.5, b + 0.5, color="0.92", lw=0, zorder=0)
+        if names is not None:
+            label = "+".join(str(names[t])[0] for t in active[a])
+            ax.text(
+                (a + b) / 2 + 0.5, 0.98, label, transform=ax.get_xaxis_transform(), fontsize=9, ha="center", va="top"
+            )
 
 
 def plot_sparsity_vs_depth(

@@ -32,6 +32,7 @@ arXiv 2602.23405).
 
 from __future__ import annotations
 
+import copy
 from collections.abc import Callable, Sequence
 
 import numpy as np
@@ -271,6 +272,7 @@ def run_task_schedule(
     batch_size: int = 128,
     seed: int = 0,
     dtype=torch.float32,
+    baseline: bool = False,
 ) -> dict:
     """Scheduled task adaptation (notebook 07): tasks are appended and dropped over the epochs.
 
@@ -295,6 +297,11 @@ def run_task_schedule(
     on the active tasks' test logits), ``attach_change`` (largest relative
     change of continuing tasks' logits caused by attaching or detaching
     tasks), ``strengths`` (neuron strengths per hidden layer) and ``psi_norm``;
+    with ``baseline=True`` also ``baseline_change``: for each epoch whose
+    adaptation removed neurons, the :func:`function_change` that removing the
+    same number from each layer by magnitude in the native basis
+    (:meth:`~IsotropicMLP.prune_by_magnitude`, on a copy, last layer first)
+    would have caused, else ``None``;
     plus the final ``model`` and ``diverged``: ``None``, or the
     :class:`~isodl.core.train.Divergence` at which the schedule stopped (its
     ``epoch`` is ``e + 1`` for ``schedule[e]``; the per-epoch lists end with
@@ -303,6 +310,7 @@ def run_task_schedule(
     if isinstance(tasks, (str, bytes)) or not isinstance(tasks, Sequence) or not tasks:
         raise TypeError("tasks must be a non-empty sequence of data sets")
     adapt = check_bool("adapt", adapt)
+    baseline = check_bool("baseline", baseline)
     seed = check_int("seed", seed, minimum=0)
     lr = check_float("lr", lr, minimum=0.0, strict_minimum=True)
     weight_decay = check_float("weight_decay", weight_decay, minimum=0.0)
@@ -366,6 +374,7 @@ def run_task_schedule(
             "attach_change",
             "strengths",
             "psi_norm",
+            "baseline_change",
         )
     }
     rec["initial_widths"] = model.widths
@@ -402,8 +411,18 @@ def run_task_schedule(
         rec["attach_change"].append(attach_change)
         before = head_logits(active)
         rec["acc_before"].append(float(np.mean([task_accuracy(t) for t in active])))
+        reference = copy.deepcopy(model) if baseline else None
         changes = model.auto_adapt(threshold, buffer, optimizer=opt, generator=gen) if adapt else {}
         rec["adapt_change"].append(function_change(before, head_logits(active)))
+        if baseline and any(v < 0 for v in changes.values()):
+            adapted, model = model, reference
+            for k in sorted(changes, reverse=True):
+                if changes[k] < 0:
+                    model.prune_by_magnitude(k, -changes[k])
+            rec["baseline_change"].append(function_change(before, head_logits(active)))
+            model = adapted
+        else:
+            rec["baseline_change"].append(None)
         rec["acc_after"].append(float(np.mean([task_accuracy(t) for t in active])))
         rec["active"].append(list(active))
         rec["widths"].append(model.widths)
