@@ -492,3 +492,41 @@ def test_course_sizes_are_the_committed_ones(path: Path, monkeypatch):
                 f"but its committed output is {course.outputs[cell].strip()[:300]!r}"
             )
     assert not problems, "\n".join(problems)
+
+
+def _resolves(dotted: str) -> bool:
+    import importlib
+
+    parts = dotted.split(".")
+    for cut in range(len(parts), 0, -1):
+        try:
+            obj = importlib.import_module(".".join(parts[:cut]))
+        except ImportError:
+            continue
+        for attr in parts[cut:]:
+            if not hasattr(obj, attr):
+                return False
+            obj = getattr(obj, attr)
+        return True
+    return False
+
+
+def stale_references(text: str) -> list[str]:
+    """Library names (``isodl.a.b``) and repository paths (``lib/...``, ``tests/...``) in ``text`` that do not exist."""
+    bad = [name for name in set(re.findall(r"\bisodl(?:\.[A-Za-z_]\w*)+", text)) if not _resolves(name)]
+    paths = set(re.findall(r"\b((?:lib|tests|scripts|docs|tools|benchmarks)/[\w./-]*\w)", text))
+    bad += [p for p in paths if not (ROOT / p).exists()]
+    return sorted(bad)
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
+def test_prose_names_only_code_that_exists(path: Path):
+    nb = nbformat.read(path, as_version=4)
+    prose = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    bad = stale_references(prose)
+    assert not bad, f"{path.name} names modules or files that do not exist: {bad}"
+
+
+def test_stale_reference_rule_catches_violations():
+    text = "See isodl.core.ops.unit_rows and lib/isodl/core/ops.py; not isodl.rnn.step, lib/isodl/rnn.py or tests/test_rnn.py."
+    assert stale_references(text) == ["isodl.rnn.step", "lib/isodl/rnn.py", "tests/test_rnn.py"]
