@@ -205,3 +205,19 @@ def test_prune_by_magnitude_removes_the_smallest_rows_with_compensation():
     assert removed == sorted(removed) and model.widths == [4, 6, 2, 2]
     with pytest.raises(ValueError, match="count"):
         model.prune_by_magnitude(1, 2)
+
+
+def test_training_after_rotation_is_exact_for_sgd_with_rotated_momentum_only():
+    x, y = blob_task(n_in=6, n=160, seed=4)
+    data = (x[:120], y[:120], x[120:], y[120:])
+    model = IsotropicMLP([6, 8, 7, 3], dtype=F64, generator=torch.Generator().manual_seed(0))
+    kw = dict(lr=0.05, warmup_epochs=2, epochs=1, batch_size=16, seed=1)
+    exact = schedules.training_after_rotation(model, data, optimizer="sgd", carry_state=True, **kw)
+    stale = schedules.training_after_rotation(model, data, optimizer="sgd", carry_state=False, **kw)
+    adam = schedules.training_after_rotation(model, data, optimizer="adamw", carry_state=True, **kw)
+    assert exact["at_rotation"] < 1e-12 and exact["max_relative"] < 1e-10
+    assert stale["max_relative"] > 1e-4 and adam["max_relative"] > 1e-4
+    with pytest.raises(ValueError, match="optimizer"):
+        schedules.training_after_rotation(model, data, optimizer="rmsprop")
+    with pytest.raises(TypeError, match="model"):
+        schedules.training_after_rotation(torch.nn.Linear(6, 3), data)

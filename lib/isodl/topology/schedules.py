@@ -14,6 +14,9 @@ Training and measuring the networks of :mod:`isodl.topology.network`:
 * :func:`width_schedule` and :func:`run_width_schedule` -- neuroabundance: hidden
   widths that follow a schedule over the epochs, the optimiser state carried
   through every resize (notebook 07).
+* :func:`training_after_rotation` -- does training continue as if nothing
+  happened after an exact rotation, when the optimiser state is rotated too?
+  (exactly for SGD with momentum, not for AdamW; notebook 06).
 * :func:`run_task_schedule` -- scheduled task adaptation: tasks appended and
   dropped over the epochs, with the buffer rule
   :meth:`isodl.topology.network.IsotropicMLP.auto_adapt` (notebook 07).
@@ -50,7 +53,12 @@ __all__ = [
     "width_schedule",
     "run_width_schedule",
     "run_task_schedule",
+    "training_after_rotation",
+    "OPTIMIZERS",
 ]
+
+#: Optimisers of :func:`training_after_rotation`.
+OPTIMIZERS = ("sgd", "adamw")
 
 
 # --------------------------------------------------------------------------- training and metrics
@@ -256,6 +264,71 @@ def run_width_schedule(
         out["test_accuracy"].append(accuracy(model, x_te, y_te))
         out["widths"].append(model.widths)
     out["model"] = model
+    return out
+
+
+def _make_optimizer(name: str, params, lr: float):
+    if name == "sgd":
+        return torch.optim.SGD(params, lr=lr, momentum=0.9)
+    return torch.optim.AdamW(params, lr=lr, weight_decay=1e-3)
+
+
+def training_after_rotation(
+    model: IsotropicMLP,
+    data,
+    *,
+    optimizer: str = "sgd",
+    carry_state: bool = True,
+    lr: float = 1e-2,
+    warmup_epochs: int = 2,
+    epochs: int = 1,
+    batch_size: int = 48,
+    seed: int = 0,
+) -> dict[str, float]:
+    """Train a copy of ``model`` ``warmup_epochs`` to build an optimiser state, then continue two copies for ``epochs``
+    on the same batches: one as it is, one after left-partially diagonalising every hidden layer (an exact rotation).
+
+    ``optimizer`` is ``"sgd"`` (momentum 0.9) or ``"adamw"`` (weight decay 1e-3);
+    ``carry_state=True`` passes it to the rotation, which rotates its moments
+    (exactly for first moments, approximately for Adam's second moments),
+    ``False`` leaves them in the old basis. Returns the
+    :func:`function_change` between the two continued copies on the test
+    set (``max_relative``, ``eps_scaled``, ...) plus ``at_rotation``, the
+    largest relative change of the rotation itself (round-off).
+    """
+    if not isinstance(model, IsotropicMLP):
+        raise TypeError(f"model must be an IsotropicMLP, got {type(model).__name__}")
+    if optimizer not in OPTIMIZERS:
+        raise ValueError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
+    carry_state = check_bool("carry_state", carry_state)
+    lr = check_float("lr", lr, minimum=0.0, strict_minimum=True)
+    warmup_epochs = check_int("warmup_epochs", warmup_epochs, minimum=1)
+    epochs = check_int("epochs", epochs, minimum=1)
+    batch_size = check_int("batch_size", batch_size, minimum=1)
+    seed = check_int("seed", seed, minimum=0)
+    x_tr, y_tr, x_te, y_te = _dataset_parts(data, model.dtype)
+    base = copy.deepcopy(model)
+    opt = _make_optimizer(optimizer, base.parameters(), lr)
+    gen = torch.Generator().manual_seed(seed)
+    for e in range(warmup_epochs):
+        train_epoch(base, opt, x_tr, y_tr, batch_size=batch_size, generator=gen, penalty=base.penalty, epoch=e + 1)
+    rotated = copy.deepcopy(base)
+    opt_r = _make_optimizer(optimizer, rotated.parameters(), lr)
+    opt_r.load_state_dict(copy.deepcopy(opt.state_dict()))  # load_state_dict would share the moment tensors
+    before = predict(rotated, x_te)
+    for k in range(rotated.n_hidden):
+        rotated.left_partial_diagonalise(k, optimizer=opt_r if carry_state else None)
+    at_rotation = function_change(before, predict(rotated, x_te))["max_relative"]
+    state = gen.get_state()
+    for model_, opt_ in ((base, opt), (rotated, opt_r)):
+        g = torch.Generator()
+        g.set_state(state)
+        for e in range(epochs):
+            train_epoch(
+                model_, opt_, x_tr, y_tr, batch_size=batch_size, generator=g, penalty=model_.penalty, epoch=e + 1
+            )
+    out = function_change(predict(base, x_te), predict(rotated, x_te), y_te)
+    out["at_rotation"] = at_rotation
     return out
 
 
