@@ -221,3 +221,24 @@ def test_training_after_rotation_is_exact_for_sgd_with_rotated_momentum_only():
         schedules.training_after_rotation(model, data, optimizer="rmsprop")
     with pytest.raises(TypeError, match="model"):
         schedules.training_after_rotation(torch.nn.Linear(6, 3), data)
+
+
+def test_grow_shrink_grid_shapes_pairing_and_differences(tmp_path):
+    x, y = blob_task(n_in=5, n_classes=3, n=200, seed=2)
+    data = (x[:150].float(), y[:150], x[150:].float(), y[150:])
+    res = schedules.grow_shrink_grid(data, [2, 4], [2, 4], [0, 1], warmup=1, adapt=2, settle=1)
+    assert res["epochs"] == 4 and set(res["adaptive"]) == {"2->2", "2->4", "4->2", "4->4"}
+    # the diagonal of the grid is the static network (same seed, same batches)
+    assert res["adaptive"]["4->4"] == res["static"]["4"]
+    diffs = schedules.grid_differences(res)
+    assert set(diffs) == {"2->4", "4->2", "elementwise 2", "elementwise 4"}
+    assert all(n == 2 and math.isfinite(m) for m, _, n in diffs.values())
+    path = tmp_path / "g.json"
+    import json
+
+    path.write_text(json.dumps(res))
+    assert schedules.load_grow_shrink_grid(path) == res
+    with pytest.raises(FileNotFoundError, match="grow_shrink_grid"):
+        schedules.load_grow_shrink_grid(tmp_path / "missing.json")
+    with pytest.raises(ValueError, match="at least one"):
+        schedules.grow_shrink_grid(data, [], [2], [0])

@@ -26,6 +26,7 @@ __all__ = [
     "plot_removal_error",
     "plot_adaptation",
     "plot_task_schedule",
+    "plot_grow_shrink_grid",
     "plot_sparsity_vs_depth",
 ]
 
@@ -54,10 +55,18 @@ def plot_gain_and_eigenvalues(lengths: Sequence[float] = (0.0, 0.5, 2.0), r_max:
             ls="--",
             label=f"output length, o = {o:g}",
         )
-        ax1.plot(r, radial, color=colour, ls="--", label=f"radial, o = {o:g}")
+        ax1.plot(r, radial, color=colour, ls="--", label=f"radial, o = {o:g}", zorder=3)
         if i == 0:
-            ax1.plot(r, tangential, color=colour, label=f"tangential (= g), o = {o:g}")
-    ax1.plot(r, 1.0 / torch.cosh(r) ** 2, color=COLORS[7], ls=":", label="elementwise tanh: sech^2")
+            ax1.plot(r, tangential, color=colour, label=f"tangential (= g), o = {o:g}", zorder=3)
+    ax1.plot(
+        r,
+        1.0 / torch.cosh(r) ** 2,
+        color="0.6",
+        lw=5,
+        alpha=0.5,
+        zorder=2,
+        label="elementwise tanh: sech^2\n(wide grey; radial at o = 0 lies on it)",
+    )
     ax0.set_xlabel("input length |z|")
     ax0.set_ylabel("value")
     ax0.set_title("Isotropic tanh: gain and output length")
@@ -72,7 +81,8 @@ def plot_gain_and_eigenvalues(lengths: Sequence[float] = (0.0, 0.5, 2.0), r_max:
 
 
 def plot_accuracy_curves(curves: Mapping[str, Mapping[str, np.ndarray]], *, title: str = "Test accuracy") -> Figure:
-    """One panel per data set: mean test accuracy (line) and min-max over seeds (band) per model.
+    """One panel per data set: mean test accuracy (line) and the range from the lowest to the highest seed (band),
+    per model; the legend says so.
 
     ``curves[dataset][model]`` is an array ``[seeds, epochs + 1]`` (epoch 0 = untrained).
     """
@@ -86,13 +96,14 @@ def plot_accuracy_curves(curves: Mapping[str, Mapping[str, np.ndarray]], *, titl
             if a.ndim != 2:
                 raise ValueError(f"curves[{name!r}][{label!r}] must be [seeds, epochs], got shape {a.shape}")
             ep = np.arange(a.shape[1])
-            ax.plot(ep, a.mean(0), color=COLORS[i % len(COLORS)], label=f"{label} (mean of {a.shape[0]})")
+            ax.plot(ep, a.mean(0), color=COLORS[i % len(COLORS)], label=f"{label} (mean)")
             ax.fill_between(ep, a.min(0), a.max(0), color=COLORS[i % len(COLORS)], alpha=0.2)
-        ax.set_title(f"{title}: {name}")
+        n_seeds = max(np.asarray(v).shape[0] for v in models.values())
+        ax.set_title(f"{title}: {name}\n(band: lowest to highest of {n_seeds} seeds)", fontsize=10)
         ax.set_xlabel("epoch")
         ax.set_ylabel("test accuracy")
         ax.set_ylim(0, 1.02)
-        ax.legend(loc="lower right")
+        ax.legend(loc="lower right", fontsize=8)
     return fig
 
 
@@ -292,6 +303,65 @@ def plot_task_schedule(
     label_axes(ax3, xlabel="epoch", ylabel="eps_scaled (%)", title="Function change of each removal step")
     ax3.legend(fontsize=8, loc="lower center")
     ax3.set_xlim(0.5, n + 0.5)
+    return fig
+
+
+def _mean_se(runs) -> tuple[np.ndarray, np.ndarray]:
+    a = np.asarray(runs, dtype=float)
+    if a.ndim != 2 or a.shape[0] < 1:
+        raise ValueError(f"runs must be [seeds, epochs], got shape {a.shape}")
+    se = a.std(0, ddof=1) / np.sqrt(a.shape[0]) if a.shape[0] > 1 else np.zeros(a.shape[1])
+    return a.mean(0), se
+
+
+def plot_grow_shrink_grid(results: Mapping, *, ylim: tuple[float, float] = (0.5, 1.0)) -> Figure:
+    """The grow/shrink grid (notebook 08): one panel per (start, target), rows = start width, columns = target.
+
+    ``results`` comes from :func:`isodl.topology.schedules.grow_shrink_grid`.
+    Each panel: test accuracy of the adapted network (mean, band = +- 1
+    standard error over seeds), the static isotropic network of the target
+    width (dashed) and the static elementwise-tanh network of the target width
+    (dotted); the grey band marks the adaptation epochs.
+    """
+    starts, targets = list(results["starts"]), list(results["targets"])
+    n_seeds = len(results["seeds"])
+    fig, axes = figure(
+        len(targets),
+        len(starts),
+        width=2.4 * len(targets) + 0.6,
+        height=1.9 * len(starts) + 0.6,
+        sharex=True,
+        sharey=True,
+    )
+    axes = np.asarray(axes).reshape(len(starts), len(targets))
+    w, a = results["warmup"], results["adapt"]
+    for i, start in enumerate(starts):
+        for j, target in enumerate(targets):
+            ax = axes[i, j]
+            ax.axvspan(w + 0.5, w + a + 0.5, color="0.9", lw=0, zorder=0)
+            for key, group, color, ls, label in (
+                (f"{start}->{target}", "adaptive", COLORS[0], "-", "grown or shrunk (isotropic)"),
+                (str(target), "static", COLORS[1], "--", "static isotropic, target width"),
+                (str(target), "elementwise", COLORS[2], ":", "static elementwise tanh, target width"),
+            ):
+                mean, se = _mean_se(results[group][key])
+                ep = np.arange(1, mean.size + 1)
+                ax.plot(ep, mean, color=color, ls=ls, lw=1.3, label=label)
+                if group == "adaptive":
+                    ax.fill_between(ep, mean - se, mean + se, color=color, alpha=0.25, lw=0)
+            ax.set_title(f"{start} -> {target}", fontsize=9)
+            ax.set_ylim(*ylim)
+            if i == len(starts) - 1:
+                ax.set_xlabel("epoch")
+            if j == 0:
+                ax.set_ylabel(f"start {start}\ntest accuracy", fontsize=8)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    fig.legend(handles, labels, loc="outside upper center", ncol=3, fontsize=8, frameon=False)
+    fig.suptitle(
+        f"Grow or shrink one hidden layer [64, m, 10] on the digits: rows start width, columns target width "
+        f"(band: +- 1 s.e. over {n_seeds} seeds; grey: adaptation epochs)",
+        fontsize=9,
+    )
     return fig
 
 

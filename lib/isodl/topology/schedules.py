@@ -14,6 +14,9 @@ Training and measuring the networks of :mod:`isodl.topology.network`:
 * :func:`width_schedule` and :func:`run_width_schedule` -- neuroabundance: hidden
   widths that follow a schedule over the epochs, the optimiser state carried
   through every resize (notebook 07).
+* :func:`grow_shrink_grid` -- pretrain at one width, grow or shrink to
+  another, keep training; against static isotropic and elementwise networks
+  of the target width (notebook 08 and ``scripts/grow_shrink_grid.py``).
 * :func:`training_after_rotation` -- does training continue as if nothing
   happened after an exact rotation, when the optimiser state is rotated too?
   (exactly for SGD with momentum, not for AdamW; notebook 06).
@@ -36,7 +39,9 @@ arXiv 2602.23405).
 from __future__ import annotations
 
 import copy
+import json
 from collections.abc import Callable, Sequence
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -55,7 +60,14 @@ __all__ = [
     "run_task_schedule",
     "training_after_rotation",
     "OPTIMIZERS",
+    "grow_shrink_grid",
+    "grid_differences",
+    "load_grow_shrink_grid",
+    "GRID_RESULTS",
 ]
+
+#: The committed results of ``scripts/grow_shrink_grid.py`` (notebook 08).
+GRID_RESULTS = Path(__file__).resolve().parents[3] / "scripts" / "results" / "grow_shrink_grid.json"
 
 #: Optimisers of :func:`training_after_rotation`.
 OPTIMIZERS = ("sgd", "adamw")
@@ -329,6 +341,112 @@ def training_after_rotation(
             )
     out = function_change(predict(base, x_te), predict(rotated, x_te), y_te)
     out["at_rotation"] = at_rotation
+    return out
+
+
+def grow_shrink_grid(
+    data,
+    starts: Sequence[int],
+    targets: Sequence[int],
+    seeds: Sequence[int],
+    *,
+    warmup: int = 8,
+    adapt: int = 8,
+    settle: int = 8,
+    lr: float = 3e-3,
+    batch_size: int = 96,
+) -> dict:
+    """The grow/shrink experiment on a single hidden layer ``[w_0, m, n_classes]``.
+
+    For every ``(start, target)`` and seed: train at ``start`` for ``warmup``
+    epochs, move linearly to ``target`` over ``adapt`` epochs (neurogenesis or
+    neurodegeneration, :func:`run_width_schedule`), then train ``settle``
+    epochs. Controls for every target and seed, trained for the same number of
+    epochs on the same batches: a static :class:`IsotropicMLP` and a static
+    :class:`~isodl.topology.network.ElementwiseTanhMLP` of the target width.
+
+    Returns ``{"epochs", "warmup", "adapt", "settle", "starts", "targets",
+    "seeds", "adaptive": {"start->target": [[acc per epoch] per seed]},
+    "static": {"target": ...}, "elementwise": {"target": ...}}`` (test
+    accuracy after each epoch; JSON-ready).
+    """
+    from isodl.topology.network import ElementwiseTanhMLP
+
+    starts = [check_int(f"starts[{i}]", v, minimum=1) for i, v in enumerate(starts)]
+    targets = [check_int(f"targets[{i}]", v, minimum=1) for i, v in enumerate(targets)]
+    seeds = [check_int(f"seeds[{i}]", v, minimum=0) for i, v in enumerate(seeds)]
+    if not starts or not targets or not seeds:
+        raise ValueError("starts, targets and seeds must each hold at least one value")
+    x_tr, y_tr, x_te, y_te = _dataset_parts(data, torch.float32)
+    n_in, n_out = x_tr.shape[1], int(max(int(y_tr.max()), int(y_te.max()))) + 1
+    total = warmup + adapt + settle
+    out = {
+        "epochs": total,
+        "warmup": warmup,
+        "adapt": adapt,
+        "settle": settle,
+        "starts": starts,
+        "targets": targets,
+        "seeds": seeds,
+        "adaptive": {},
+        "static": {},
+        "elementwise": {},
+    }
+    parts = (x_tr, y_tr, x_te, y_te)
+    for start in starts:
+        for target in targets:
+            schedule = width_schedule(start, target, warmup=warmup, adapt=adapt, settle=settle)
+            out["adaptive"][f"{start}->{target}"] = [
+                run_width_schedule(parts, [n_in, start, n_out], schedule, lr=lr, batch_size=batch_size, seed=s)[
+                    "test_accuracy"
+                ]
+                for s in seeds
+            ]
+    for target in targets:
+        out["static"][str(target)] = [
+            run_width_schedule(parts, [n_in, target, n_out], [target] * total, lr=lr, batch_size=batch_size, seed=s)[
+                "test_accuracy"
+            ]
+            for s in seeds
+        ]
+        runs = []
+        for s in seeds:
+            model = ElementwiseTanhMLP([n_in, target, n_out], generator=torch.Generator().manual_seed(s))
+            runs.append(
+                fit_classifier(model, parts, epochs=total, lr=lr, batch_size=batch_size, seed=s)["test_accuracy"][1:]
+            )
+        out["elementwise"][str(target)] = runs
+    return out
+
+
+def load_grow_shrink_grid(path: Path | str | None = None) -> dict:
+    """Read the results of ``scripts/grow_shrink_grid.py`` (default :data:`GRID_RESULTS`)."""
+    path = GRID_RESULTS if path is None else Path(path)
+    if not path.exists():
+        raise FileNotFoundError(f"{path} not found: run `python scripts/grow_shrink_grid.py` to create it")
+    return json.loads(path.read_text())
+
+
+def grid_differences(results: dict) -> dict[str, tuple[float, float, int]]:
+    """Final-accuracy differences of the grid, paired by seed, as ``(mean, standard error, n)`` in percentage points.
+
+    For every ``start -> target`` with ``start != target``: adapted minus the
+    static isotropic network of the target width; and for every target:
+    ``"elementwise t"``, static elementwise minus static isotropic.
+    """
+    out = {}
+
+    def paired(a, b):
+        d = 100.0 * (np.array([r[-1] for r in a]) - np.array([r[-1] for r in b]))
+        se = float(d.std(ddof=1) / np.sqrt(d.size)) if d.size > 1 else float("nan")
+        return float(d.mean()), se, int(d.size)
+
+    for key, runs in results["adaptive"].items():
+        start, target = key.split("->")
+        if start != target:
+            out[key] = paired(runs, results["static"][target])
+    for target, runs in results["elementwise"].items():
+        out[f"elementwise {target}"] = paired(runs, results["static"][target])
     return out
 
 
