@@ -57,3 +57,36 @@ def test_own_model_srm_smoke(capsys):
     assert script.verdict(2.0, [0.0, float("nan"), 1.0]) == "OUTSIDE the null's range"
     assert script.verdict(0.5, [0.0, 1.0]) == "inside the null's range"
     assert script.verdict(0.5, [float("nan")]) == "undefined (nan)"
+
+
+def test_grow_shrink_grid_smoke(tmp_path, capsys):
+    script = _load("grow_shrink_grid")
+    out = tmp_path / "grid.json"
+    results = script.main(["--seeds", "2", "--widths", "3", "5", "--epochs", "1", "2", "1", "--out", str(out)])
+    assert out.exists() and "final test accuracy" in capsys.readouterr().out
+    assert set(results["adaptive"]) == {"3->3", "3->5", "5->3", "5->5"} and set(results["static"]) == {"3", "5"}
+    for group in ("adaptive", "static", "elementwise"):
+        for runs in results[group].values():
+            assert len(runs) == 2 and all(len(r) == 4 and all(0.0 <= a <= 1.0 for a in r) for r in runs)
+    summary = script.summarise(results)
+    assert len(summary) == 4 + 2 + 2 and all(0.0 <= m <= 1.0 for m, _ in summary.values())
+
+
+def test_quantisation_nulls_smoke(tmp_path, capsys):
+    script = _load("quantisation_nulls")
+    out = tmp_path / "q.json"
+    result = script.main(["--epochs", "1", "--seeds", "1", "--gains", "6", "--families", "tanh", "isotropic tanh", "--out", str(out)])
+    text = capsys.readouterr().out
+    assert "wrote 2 runs" in text and out.is_file()
+    from isodl.symmetry import autoencoder
+
+    loaded = autoencoder.load_quantisation_results(out)
+    assert loaded["settings"]["gains"] == [6.0] and [r["family"] for r in loaded["rows"]] == ["tanh", "isotropic tanh"]
+    for row in loaded["rows"]:
+        assert 0 <= row["n_stuck"] <= 8 and len(row["unit_mean"]) == 8 and row["mse"] > 0
+        assert len(row["all"]["gauss_entropy"]) == 5 and len(row["all"]["rot_c4"]) == 20
+        assert "epoch0" in row and 0 <= row["epoch0"]["n_stuck"] <= 8
+    assert result["rows"][0]["family"] == "tanh"
+    # the notebook's clustering test: a Gaussian null's own entropy never counts as clustered
+    block = {"entropy": 0.5, "gauss_entropy": [0.5, 0.51]}
+    assert not script.clustered(block) and script.clustered({"entropy": 0.4, "gauss_entropy": [0.5, 0.51]})

@@ -218,3 +218,33 @@ def test_repr_plots_render(digits):
     assert labels == ["t", "no PPPM points (no entropy)"]
     clean = sym_plots.plot_entropy_vs_mse([{"activation": "t", "entropy": 0.5, "mse": 0.1}])
     assert [t.get_text() for t in clean.axes[0].get_legend().get_texts()] == ["t"]
+
+
+def test_null_plots_render_and_share_one_colour_scale(digits):
+    matplotlib.use("Agg")
+    from isodl.symmetry import representations as rep
+
+    run = ae.train_autoencoder(digits, "tanh", seed=0, epochs=1)
+    z = run.model.bottleneck(digits.x_train).pre
+    d1 = pppm.pppm_density(z, None, 0.8)
+    d2 = pppm.pppm_density(rep.moment_matched_gaussian(z, generator=torch.Generator().manual_seed(0)), None, 0.8)
+    fig = sym_plots.plot_pppm_row({"trained": d1, "gauss": d2}, title="t", caption="look for blobs")
+    images = [ax.images[0] for ax in fig.axes if ax.images]
+    assert len(images) == 2 and len({im.get_clim() for im in images}) == 1  # one shared colour range
+    assert any("one scale" in ax.get_ylabel() for ax in fig.axes)  # and one colour bar that says so
+    rows = sym_plots.plot_pppm_row({"a": d1, "b": d2, "c": d1, "d": d1}, ncols=2, share="row")
+    assert sum(1 for ax in rows.axes if "density" in ax.get_ylabel()) == 2  # a colour bar per row
+    with pytest.raises(ValueError, match="share"):
+        sym_plots.plot_pppm_row({"a": d1}, share="column")
+    diag = sym_plots.plot_unit_diagnostics({"tanh": rep.unit_diagnostics(z)}, title="units")
+    assert "stuck" in diag.axes[0].get_title()
+    import io
+
+    for f in (fig, rows, diag):
+        f.savefig(io.BytesIO(), format="png")  # draws every artist
+    null = sym_plots.plot_against_null({"tanh": ([0.5, 0.6], [0.52, math.nan])}, title="H")
+    assert null.axes[0].get_legend().get_texts()[0].get_text() == "tanh (1)"
+    with pytest.raises(ValueError, match="same length"):
+        sym_plots.plot_against_null({"a": ([0.1], [0.1, 0.2])})
+    with pytest.raises(TypeError, match="UnitDiagnostics"):
+        sym_plots.plot_unit_diagnostics({"a": "nope"})

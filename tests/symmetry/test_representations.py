@@ -125,3 +125,172 @@ def test_pppm_metrics():
     assert len(empty) == 0 and math.isnan(rep.pppm_metrics(empty)["entropy"])
     with pytest.raises(TypeError, match="PPPMResult"):
         rep.pppm_metrics("x")
+
+
+# --------------------------------------------------------------------------- diagnostics and nulls (notebooks 03, 04)
+
+
+def _gen(seed=0):
+    return torch.Generator().manual_seed(seed)
+
+
+def test_unit_diagnostics_finds_the_stuck_units():
+    g = _gen()
+    z = torch.randn(2000, 4, generator=g, dtype=torch.float64)
+    z[:, 1] = z[:, 1] * 0.5 - 8.0  # always negative: stuck
+    z[:, 3] = z[:, 3].abs() + 0.1  # always positive, though not far from 0: stuck too
+    d = rep.unit_diagnostics(z)
+    assert d.stuck.tolist() == [False, True, False, True]
+    assert (d.n_stuck, d.n_live) == (2, 2) and d.live.tolist() == [True, False, True, False]
+    assert float(d.mean[1]) == pytest.approx(-8.0, abs=0.05) and float(d.sd[1]) == pytest.approx(0.5, abs=0.05)
+    assert 0.45 < float(d.majority[0]) < 0.55 and float(d.majority[1]) == 1.0
+    assert "stuck" in d.table() and len(d.table().splitlines()) == 5
+    # in a rotated basis the offset spreads over every coordinate
+    q = torch.linalg.qr(torch.randn(4, 4, generator=g, dtype=torch.float64))[0]
+    assert rep.unit_diagnostics(z @ q, q).stuck.tolist() == d.stuck.tolist()
+    with pytest.raises(ValueError, match="latent"):
+        rep.unit_diagnostics(torch.zeros(1, 3))
+    with pytest.raises(ValueError, match="threshold"):
+        rep.unit_diagnostics(z, threshold=0.2)
+
+
+def test_moment_matched_gaussian_matches_mean_and_covariance():
+    g = _gen(1)
+    z = torch.randn(5000, 3, generator=g, dtype=torch.float64) @ torch.tensor(
+        [[2.0, 0.5, 0], [0, 1, 0], [0, 0, 0.1]], dtype=torch.float64
+    )
+    z = z + torch.tensor([5.0, -1.0, 0.0], dtype=torch.float64)
+    w = rep.moment_matched_gaussian(z, 40_000, generator=_gen(2))
+    assert w.shape == (40_000, 3)
+    assert torch.allclose(w.mean(0), z.mean(0), atol=0.05)
+    assert torch.allclose(torch.cov(w.T), torch.cov(z.T), rtol=0.05, atol=0.01)
+    assert torch.equal(
+        rep.moment_matched_gaussian(z, generator=_gen(3)), rep.moment_matched_gaussian(z, generator=_gen(3))
+    )
+    # a constant column (zero variance) stays constant and finite
+    z[:, 2] = 4.0
+    w = rep.moment_matched_gaussian(z, generator=_gen(4))
+    assert torch.isfinite(w).all() and torch.allclose(w[:, 2], torch.full((z.shape[0],), 4.0, dtype=torch.float64))
+
+
+def test_rotated_copies_keep_lengths_and_angles():
+    z = torch.randn(300, 5, generator=_gen(), dtype=torch.float64) + 2
+    copies = rep.rotated_copies(z, 3, generator=_gen(1))
+    assert len(copies) == 3
+    for c in copies:
+        assert torch.allclose(c @ c.T, z @ z.T, atol=1e-10)
+        assert not torch.allclose(c, z)
+    assert not torch.allclose(copies[0], copies[1])
+
+
+def test_uniform_entropy_null_is_biased_low_for_few_points():
+    few = rep.uniform_entropy_null(36, n_draws=400, generator=_gen())
+    many = rep.uniform_entropy_null(20_000, n_draws=5, generator=_gen())
+    assert 0.72 < float(few.mean()) < 0.82  # 36 random angles in 72 bins: far from 1
+    assert float(many.min()) > 0.99
+    assert rep.uniform_entropy_null(0).numel() == 0
+    with pytest.raises(ValueError, match="n_draws"):
+        rep.uniform_entropy_null(5, n_draws=0)
+
+
+def test_beyond_null():
+    null = [0.5, 0.6, 0.55, float("nan")]
+    assert rep.beyond_null(0.4, null) and not rep.beyond_null(0.48, null, margin=0.03)
+    assert not rep.beyond_null(0.52, null)
+    assert rep.beyond_null(0.7, null, side="greater") and not rep.beyond_null(0.62, null, side="greater", margin=0.05)
+    assert not rep.beyond_null(float("nan"), null) and not rep.beyond_null(0.1, [float("nan")])
+    with pytest.raises(ValueError, match="side"):
+        rep.beyond_null(0.1, null, side="below")
+
+
+def test_quantisation_nulls_tell_clusters_from_a_gaussian():
+    g = _gen(5)
+    gauss = torch.randn(1500, 6, generator=g, dtype=torch.float64) * torch.tensor([1.0, 2, 1, 0.5, 1, 1.5])
+    out = rep.quantisation_nulls(gauss, None, 0.8, n_draws=4, n_rotations=6, generator=_gen(6))
+    assert set(out) == {
+        "entropy",
+        "c4",
+        "points",
+        "ratio",
+        "gauss_entropy",
+        "gauss_c4",
+        "rot_entropy",
+        "rot_c4",
+        "uniform_entropy",
+    }
+    assert len(out["gauss_entropy"]) == 4 and len(out["rot_c4"]) == 6 and len(out["uniform_entropy"]) == 4
+    # a Gaussian is its own null: the check does not fire
+    assert not rep.beyond_null(out["entropy"], out["gauss_entropy"], margin=0.03)
+    # ten discrete points plus a little noise: far less entropy than the Gaussian with the same moments
+    centres = torch.randn(10, 6, generator=g, dtype=torch.float64) * 2
+    clusters = centres[torch.randint(0, 10, (1500,), generator=g)] + 0.05 * torch.randn(
+        1500, 6, generator=g, dtype=torch.float64
+    )
+    cl = rep.quantisation_nulls(clusters, None, 0.8, n_draws=4, n_rotations=6, generator=_gen(7))
+    assert rep.beyond_null(cl["entropy"], cl["gauss_entropy"], margin=0.03)
+
+
+def test_one_blob_gives_c4_of_two_over_pi_on_average():
+    # the rotated-copy null of |c4|: a single compact blob at a random angle
+    phi = torch.rand(200_000, generator=_gen(), dtype=torch.float64) * 2 * math.pi
+    assert float(torch.cos(4 * phi).abs().mean()) == pytest.approx(2 / math.pi, abs=0.005)
+
+
+def test_excess_kurtosis_and_its_rotated_null():
+    g = _gen(8)
+    n = 40_000
+    assert float(rep.excess_kurtosis(torch.randn(n, 3, generator=g, dtype=torch.float64)).abs().max()) < 0.1
+    uniform = torch.rand(n, 2, generator=g, dtype=torch.float64)
+    assert torch.allclose(rep.excess_kurtosis(uniform), torch.full((2,), -1.2, dtype=torch.float64), atol=0.05)
+    laplace = torch.distributions.Laplace(0.0, 1.0).icdf(
+        torch.rand(n, 4, generator=g, dtype=torch.float64).clamp(1e-9, 1 - 1e-9)
+    )
+    k = rep.excess_kurtosis(laplace)
+    assert torch.allclose(k, torch.full((4,), 3.0, dtype=torch.float64), atol=0.35)
+    # a sparse code aligned with the basis: its kurtosis is far above that of its rotated copies
+    null = rep.kurtosis_rotated_null(laplace, n_copies=8, generator=_gen(9))
+    assert null.shape == (8,) and float(k.mean()) > float(null.max()) + 0.5
+    # measured in the basis the code lives in, the alignment is back
+    q = torch.linalg.qr(torch.randn(4, 4, generator=g, dtype=torch.float64))[0]
+    assert torch.allclose(rep.excess_kurtosis(laplace @ q, q), k, atol=1e-8)
+    const = torch.ones(10, 2, dtype=torch.float64)
+    assert torch.isnan(rep.excess_kurtosis(const)).all()
+
+
+def test_partial_rank_correlation_removes_a_shared_cause():
+    g = _gen(10)
+    c = torch.randint(0, 6, (60,), generator=g).to(torch.float64)
+    x = c + 0.1 * torch.randn(60, generator=g, dtype=torch.float64)
+    y = -c + 0.1 * torch.randn(60, generator=g, dtype=torch.float64)
+    rho, _ = rep.rank_correlation(x, y)
+    prho, p = rep.partial_rank_correlation(x, y, c, n_permutations=500)
+    assert rho < -0.9 and abs(prho) < 0.35 and p > 0.01
+    noise = torch.randn(60, generator=g, dtype=torch.float64)
+    prho, p = rep.partial_rank_correlation(
+        noise, noise + 0.1 * torch.randn(60, generator=g, dtype=torch.float64), c, n_permutations=500
+    )
+    assert prho > 0.9 and p < 0.01
+    with pytest.raises(ValueError, match="same length"):
+        rep.partial_rank_correlation(x, y[:5], c)
+
+
+def test_mean_and_se():
+    m, se = rep.mean_and_se([1.0, 2.0, 3.0, float("nan")])
+    assert m == pytest.approx(2.0) and se == pytest.approx(1 / math.sqrt(3))
+    assert math.isnan(rep.mean_and_se([1.0])[1]) and math.isnan(rep.mean_and_se([])[0])
+
+
+def test_mean_difference_test():
+    g = _gen(11)
+    a = torch.randn(40, generator=g, dtype=torch.float64) + 1.0
+    b = torch.randn(40, generator=g, dtype=torch.float64)
+    diff, p = rep.mean_difference_test(a, b, alternative="greater", n_permutations=2000)
+    assert diff > 0.5 and p < 0.01
+    _, p_less = rep.mean_difference_test(a, b, alternative="less", n_permutations=2000)
+    assert p_less > 0.9
+    same = rep.mean_difference_test(b[:20], b[20:], n_permutations=2000)[1]
+    assert same > 0.05
+    with pytest.raises(ValueError, match="alternative"):
+        rep.mean_difference_test(a, b, alternative="bigger")
+    with pytest.raises(ValueError, match="at least 2"):
+        rep.mean_difference_test(a[:1], b)

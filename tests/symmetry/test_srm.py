@@ -263,6 +263,10 @@ def test_signature_relu_is_one_sided(gaussian8):
         mean = res.mean()
         assert 0.065 < float(mean[0]) < 0.085 and 0.065 < float(mean[18]) < 0.085  # +b_i at 0, +b_j at pi/2
         assert float(mean[9]) > 0.045  # between them, inside the positive quadrant
+        # the maxima sit inside the quadrant (near 15 and 75 degrees), above both the axes and 45 degrees
+        peak = int(mean[:19].argmax())  # 5-degree grid, 0 to 90 degrees
+        assert 1 <= peak <= 6 or 12 <= peak <= 17, peak
+        assert float(mean[:19].max()) > 1.05 * max(float(mean[0]), float(mean[18])) > 1.2 * float(mean[9])
         far = mean[30:61]  # the half circle around -b_i (pi) and -b_j (3 pi / 2)
         assert float(far.max()) < 0.001
         signed = spotlight_resonance(fn(gaussian8), torch.eye(8, dtype=F64), 0.75, 72, "comb", signed=True).mean()

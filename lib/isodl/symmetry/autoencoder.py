@@ -36,13 +36,17 @@ Architecture (``widths = [64, 32, 8]`` by default)::
 Training goes through :func:`isodl.core.train.fit` (``task="autoencode"``, mean
 squared error); :func:`train_autoencoder` wraps the course's settings and can
 keep snapshots of the latent over training.
+:func:`load_quantisation_results` reads the committed results of
+``scripts/quantisation_nulls.py`` (the full ablation against its nulls).
 """
 
 from __future__ import annotations
 
+import json
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from pathlib import Path
 
 import torch
 from torch import nn
@@ -63,6 +67,8 @@ __all__ = [
     "latent_snapshot_epochs",
     "AERun",
     "train_autoencoder",
+    "QUANTISATION_RESULTS",
+    "load_quantisation_results",
 ]
 
 #: Elementwise (anisotropic) activations: applied per coordinate of a basis.
@@ -260,6 +266,8 @@ def train_autoencoder(
     epochs: int = 60,
     batch_size: int = 32,
     lr: float = 3e-3,
+    optimizer: str = "adam",
+    momentum: float = 0.0,
     snapshot_epochs: Sequence[int] | None = None,
     progress: bool | None = None,
 ) -> AERun:
@@ -272,7 +280,11 @@ def train_autoencoder(
     bottleneck pre-activation of the whole training set is stored. ``progress``
     is passed to :func:`isodl.core.train.fit` (a tqdm bar; ``None``: on in JupyterLab,
     off headless; pass ``False`` when a loop trains many models).
+    ``optimizer`` (``"adam"``, ``"sgd"`` or ``"adamw"``) and ``momentum`` (SGD only)
+    allow an optimiser control: Adam scales every parameter coordinate
+    separately, which could itself favour the standard basis; SGD does not.
     """
+    optimizer = check_choice("optimizer", optimizer, ("adam", "sgd", "adamw"))
     seed = check_int("seed", seed, minimum=0, maximum=2**63 - 1)
     epochs = check_int("epochs", epochs, minimum=0)
     wanted = set()
@@ -295,8 +307,9 @@ def train_autoencoder(
         task="autoencode",
         epochs=epochs,
         batch_size=batch_size,
-        optimizer="adam",
+        optimizer=optimizer,
         lr=lr,
+        momentum=momentum,
         seed=seed,
         on_epoch=keep if wanted else None,
         progress=progress,
@@ -310,5 +323,32 @@ def train_autoencoder(
         epochs=epochs,
         batch_size=batch_size,
         lr=lr,
+        optimizer=optimizer,
+        momentum=momentum,
     )
     return AERun(model, history, snapshots, settings)
+
+
+#: Where ``scripts/quantisation_nulls.py`` writes its committed results (notebook 04 reads them).
+QUANTISATION_RESULTS = Path(__file__).resolve().parents[3] / "scripts" / "results" / "quantisation_nulls.json"
+
+
+def load_quantisation_results(path=None) -> dict:
+    """The committed results of ``scripts/quantisation_nulls.py``: ``{"settings": {...}, "rows": [...]}``.
+
+    ``path`` defaults to :data:`QUANTISATION_RESULTS`. Each row is one trained
+    run (family, gain, seed, test MSE, stuck units, PPPM entropy and c4 beside
+    their nulls; see the script's docstring).
+    """
+    p = QUANTISATION_RESULTS if path is None else path
+    if not isinstance(p, (str, Path)):
+        raise TypeError(f"path must be a file path (str or pathlib.Path) or None, got {type(p).__name__}")
+    p = Path(p)
+    if not p.is_file():
+        raise FileNotFoundError(
+            f"no results file at {p}; run `python scripts/quantisation_nulls.py` from the repository root to make it"
+        )
+    out = json.loads(p.read_text())
+    if not isinstance(out, dict) or "rows" not in out or "settings" not in out:
+        raise ValueError(f"{p} is not a results file of scripts/quantisation_nulls.py (no 'settings' and 'rows')")
+    return out

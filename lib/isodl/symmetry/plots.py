@@ -16,7 +16,10 @@ directly.
   :func:`plot_purity` and again :func:`plot_srm_curves`.
 * Notebook 04 (quantised representations): :func:`plot_pppm_density`,
   :func:`draw_pppm_density`, :func:`plot_pppm_row`, :func:`plot_pppm_epoch`,
-  the widget :func:`plot_pppm_scrubber` and :func:`plot_entropy_vs_mse`.
+  the widget :func:`plot_pppm_scrubber`, :func:`plot_entropy_vs_mse`,
+  :func:`plot_unit_diagnostics` (per-unit mean ± sd, stuck units) and
+  :func:`plot_against_null` (a statistic on each run against its null;
+  also notebook 03).
 
 The numbers come from :mod:`isodl.core.activations`, :mod:`isodl.symmetry.srm`,
 :mod:`isodl.symmetry.pppm` and :mod:`isodl.symmetry.representations`.
@@ -26,6 +29,7 @@ from __future__ import annotations
 
 import functools
 import math
+import textwrap
 from collections.abc import Mapping, Sequence
 
 import matplotlib
@@ -57,6 +61,8 @@ __all__ = [
     "draw_pppm_density",
     "plot_pppm_density",
     "plot_pppm_row",
+    "plot_unit_diagnostics",
+    "plot_against_null",
     "plot_pppm_epoch",
     "plot_pppm_scrubber",
     "plot_alignment_explorer",
@@ -240,17 +246,24 @@ def plot_srm_curves(
     enrichment: bool = False,
     ncols: int = 2,
     title: str | None = None,
+    log: bool = True,
+    show_range: bool = True,
 ) -> Figure:
     """One panel per SRM result: the range over planes, their mean and mean ± one std.
 
     ``baseline`` draws the isotropic level (e.g. :func:`isodl.symmetry.srm.cap_fraction`);
     with ``enrichment=True`` the curves are divided by it (1 = isotropic, on a
-    log scale). Dotted lines mark multiples of π/2 (where the basis vectors
+    log scale unless ``log=False``: then a linear axis shared by every panel).
+    ``show_range=False`` leaves out the band of the full range over planes
+    (keeping the mean and mean ± std), which is easier to read when a few
+    planes swing far. Dotted lines mark multiples of π/2 (where the basis vectors
     ``±b_i, ±b_j`` sit for an orthonormal basis, in the course's orientation).
     """
     if not isinstance(results, Mapping) or not results:
         raise TypeError("results must be a non-empty dict {name: SRMResult}")
     enrichment = check_bool("enrichment", enrichment)
+    log = check_bool("log", log)
+    show_range = check_bool("show_range", show_range)
     ncols = check_int("ncols", ncols, minimum=1)
     if enrichment and (baseline is None or baseline <= 0):
         raise ValueError("enrichment=True needs a positive baseline (the isotropic level C_n(epsilon))")
@@ -259,6 +272,7 @@ def plot_srm_curves(
     nrows = math.ceil(n / ncols)
     fig, axes = figure(ncols, nrows, width=min(3.9 * ncols, 10.0), height=2.9 * nrows)
     axes = np.atleast_1d(axes).ravel()
+    top = 0.0
     for ax, (name, res) in zip(axes, results.items()):
         if not isinstance(res, srm.SRMResult):
             raise TypeError(f"results[{name!r}] must be an SRMResult, got {type(res).__name__}")
@@ -270,18 +284,22 @@ def plot_srm_curves(
         vals_c = np.concatenate([vals, vals[:, :1]], axis=1)
         mean, std = vals_c.mean(0), vals_c.std(0)
         # Bands in solid light colours (not many thin translucent lines) keep the PNG small.
-        ax.fill_between(
-            theta_c, vals_c.min(0), vals_c.max(0), color="#e3f1ea", lw=0, label="range over planes", zorder=1
-        )
+        if show_range:
+            ax.fill_between(
+                theta_c, vals_c.min(0), vals_c.max(0), color="#e3f1ea", lw=0, label="range over planes", zorder=1
+            )
+        top = max(top, float((mean + std).max()), float(vals_c.max()) if show_range else 0.0)
         ax.fill_between(theta_c, mean - std, mean + std, color="#b9d7ee", lw=0, label="mean ± std", zorder=2)
         ax.plot(theta_c, mean, color=COLORS[0], lw=1.6, label=f"mean of {vals.shape[0]} planes", zorder=3)
         if baseline is not None:
             level = 1.0 if enrichment else baseline
             ax.axhline(level, color=COLORS[3], ls="--", lw=1.2, label="isotropic level")
-        if enrichment:
+        if enrichment and log:
             ax.set_yscale("log")
             ax.set_ylim(1e-2, 30)  # zeros (no sample in the cone) fall off the bottom
             ax.set_yticks([0.01, 0.1, 1, 10], ["0.01", "0.1", "1", "10"])
+            ax.set_ylabel("SRM / isotropic level")
+        elif enrichment:
             ax.set_ylabel("SRM / isotropic level")
         else:
             ax.set_ylabel("signed SRM" if res.signed else "fraction in cone")
@@ -289,6 +307,9 @@ def plot_srm_curves(
         _pi_axis(ax)
         if res.signed:
             ax.axhline(0, color="k", lw=0.6)
+    if enrichment and not log:
+        for ax in axes[:n]:
+            ax.set_ylim(0.0, 1.05 * top)  # one linear scale for every panel
     axes[0].legend(loc="best", fontsize=7)
     for ax in axes[n:]:
         ax.axis("off")
@@ -513,18 +534,46 @@ def plot_pppm_density(density, *, title: str | None = None) -> Figure:
 
 
 def plot_pppm_row(
-    densities: Mapping[str, _pppm.PPPMDensity], *, title: str | None = None, ncols: int | None = None
+    densities: Mapping[str, _pppm.PPPMDensity],
+    *,
+    title: str | None = None,
+    ncols: int | None = None,
+    caption: str | None = None,
+    vmax: float | None = None,
+    share: str = "all",
 ) -> Figure:
-    """PPPM densities side by side (e.g. one run over training, or several activations), one colour bar each."""
+    """PPPM densities side by side on a shared colour scale, with a colour bar.
+
+    ``share="all"``: every panel uses one colour range (``vmax``: by default the
+    largest of the panels' 99.9 % quantiles) and the figure has one colour bar,
+    so equal colours mean equal density everywhere. ``share="row"``: each row of
+    ``ncols`` panels has its own range and colour bar (for rows that compare a
+    latent with its null, whose densities differ in scale from the next row's);
+    ``share="panel"``: one range and colour bar per panel. ``vmax`` is used only with ``"all"``. To share the axis range too, compute the densities
+    with the same ``extent`` (:func:`isodl.symmetry.pppm.pppm_density`).
+    ``caption`` (one sentence on what to look for) is printed under the panels.
+    """
     if not isinstance(densities, Mapping) or not densities:
         raise TypeError("densities must be a non-empty dict {panel title: PPPMDensity}")
-    n = len(densities)
+    share = check_choice("share", share, ("all", "row", "panel"))
+    ds = {name: _density_arg(d) for name, d in densities.items()}
+    n = len(ds)
     ncols = n if ncols is None else max(1, min(int(ncols), n))
     nrows = math.ceil(n / ncols)
-    fig, axes = figure(ncols, nrows, width=min(2.1 * ncols + 0.4, 13.0), height=2.3 * nrows + (0.35 if title else 0.0))
+    tops = [max(float(np.quantile(d.image.numpy(), 0.999)), 1e-12) if d.normalised else 1.0 for d in ds.values()]
+    if share == "all":
+        top = max(tops) if vmax is None else check_float("vmax", vmax, minimum=0.0, strict_minimum=True)
+        row_top = [top] * nrows
+    elif share == "row":
+        row_top = [max(tops[r * ncols : (r + 1) * ncols]) for r in range(nrows)]
+    extra = (0.35 if title else 0.0) + (0.35 if caption else 0.0)
+    width = min((2.1 if share != "panel" else 2.7) * ncols + (1.0 if share == "all" else 1.4), 13.6)
+    fig, axes = figure(ncols, nrows, width=width, height=2.3 * nrows + extra)
     axes = np.atleast_1d(axes).ravel()
-    for k, (ax, (name, d)) in enumerate(zip(axes, densities.items())):
-        draw_pppm_density(ax, d, title=str(name), colorbar=False)
+    ims = []
+    for k, (ax, (name, d)) in enumerate(zip(axes, ds.items())):
+        top_k = tops[k] if share == "panel" else row_top[k // ncols]
+        ims.append(draw_pppm_density(ax, d, title=str(name), colorbar=share == "panel", vmax=top_k))
         ax.tick_params(labelsize=7)
         ax.xaxis.label.set_size(8)
         ax.yaxis.label.set_size(8)
@@ -534,8 +583,102 @@ def plot_pppm_row(
             ax.set_xlabel("")
     for ax in axes[n:]:
         ax.axis("off")
+    normalised = all(d.normalised for d in ds.values())
+    label = "density / isotropic" if normalised else "density (max = 1)"
+    if share == "all":
+        cb = fig.colorbar(ims[-1], ax=list(axes[:n]), fraction=0.025, pad=0.02)
+        cb.set_label(label + " (one scale)", fontsize=8)
+        cb.ax.tick_params(labelsize=7)
+    elif share == "row":
+        for r in range(nrows):
+            row = list(axes[r * ncols : min((r + 1) * ncols, n)])
+            cb = fig.colorbar(ims[min((r + 1) * ncols, n) - 1], ax=row, fraction=0.04, pad=0.02)
+            cb.set_label(label, fontsize=7)
+            cb.ax.tick_params(labelsize=7)
     if title:
         fig.suptitle(title, fontsize=11)
+    if caption:
+        chars = int(13 * fig.get_figwidth())  # about 13 characters per inch at 8 pt
+        fig.supxlabel(textwrap.fill(caption, chars), fontsize=8, style="italic")
+    return fig
+
+
+def plot_unit_diagnostics(diagnostics: Mapping[str, _rep.UnitDiagnostics], *, title: str | None = None) -> Figure:
+    """Per-unit mean ± sd of the latent coordinates, one panel per run; stuck units drawn in red.
+
+    ``diagnostics`` maps a panel title to a :class:`isodl.symmetry.representations.UnitDiagnostics`.
+    A unit whose bar stays on one side of 0 is stuck: every sample has the same sign there.
+    """
+    if not isinstance(diagnostics, Mapping) or not diagnostics:
+        raise TypeError("diagnostics must be a non-empty dict {panel title: UnitDiagnostics}")
+    for name, d in diagnostics.items():
+        if not isinstance(d, _rep.UnitDiagnostics):
+            raise TypeError(f"diagnostics[{name!r}] must be a UnitDiagnostics, got {type(d).__name__}")
+    n = len(diagnostics)
+    fig, axes = figure(n, 1, width=min(2.8 * n + 0.6, 13.6), height=2.9 + (0.3 if title else 0.0))
+    axes = np.atleast_1d(axes).ravel()
+    lo = min(float((d.mean - d.sd).min()) for d in diagnostics.values())
+    hi = max(float((d.mean + d.sd).max()) for d in diagnostics.values())
+    pad = 0.05 * (hi - lo if hi > lo else 1.0)
+    for ax, (name, d) in zip(axes, diagnostics.items()):
+        k = np.arange(d.mean.numel())
+        colors = [COLORS[3] if bool(s) else COLORS[0] for s in d.stuck]
+        for x, m, sd, c in zip(k, d.mean.tolist(), d.sd.tolist(), colors):
+            ax.errorbar([x], [m], yerr=[sd], fmt="none", ecolor=c, elinewidth=2, capsize=3)
+        ax.scatter(k, d.mean.numpy(), c=colors, s=20, zorder=3)
+        ax.axhline(0, color="0.5", lw=0.8)
+        ax.set_ylim(lo - pad, hi + pad)
+        ax.set_xticks(k)
+        ax.set_xlabel("unit (coordinate)")
+        ax.set_title(f"{name}\n{d.n_stuck} of {d.mean.numel()} stuck (red)", fontsize=9)
+    axes[0].set_ylabel("pre-activation: mean ± sd")
+    if title:
+        fig.suptitle(title, fontsize=11)
+    return fig
+
+
+def plot_against_null(
+    groups: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    *,
+    xlabel: str = "statistic on the null",
+    ylabel: str = "statistic on the trained latent",
+    title: str | None = None,
+    limits: tuple[float, float] | None = None,
+) -> Figure:
+    """Each run's statistic (y) against the same statistic on its null (x), one colour per group, with y = x.
+
+    ``groups`` maps a label to ``(null values, trained values)`` (one pair per
+    run). Points on the diagonal: the null explains the statistic. Below it
+    (for an entropy): more clustered than the null.
+    """
+    if not isinstance(groups, Mapping) or not groups:
+        raise TypeError("groups must be a non-empty dict {label: (null values, trained values)}")
+    fig, ax = figure(1, 1, width=5.2, height=4.2)
+    allv = []
+    for k, (name, (xs, ys)) in enumerate(groups.items()):
+        x = np.asarray(xs, dtype=float)
+        y = np.asarray(ys, dtype=float)
+        if x.shape != y.shape:
+            raise ValueError(f"groups[{name!r}]: null and trained values must have the same length")
+        ok = np.isfinite(x) & np.isfinite(y)
+        marker = "os^vDP*X"[k % 8]
+        ax.scatter(
+            x[ok], y[ok], color=COLORS[k % len(COLORS)], marker=marker, s=26, alpha=0.85, label=f"{name} ({ok.sum()})"
+        )
+        allv += list(x[ok]) + list(y[ok])
+    if limits is None:
+        lo, hi = (min(allv), max(allv)) if allv else (0.0, 1.0)
+        pad = 0.04 * (hi - lo if hi > lo else 1.0)
+        limits = (lo - pad, hi + pad)
+    ax.plot(limits, limits, color="0.4", lw=1, ls="--", label="y = x (null explains it)")
+    ax.set_xlim(limits)
+    ax.set_ylim(limits)
+    ax.set_aspect("equal")
+    ax.set_xlabel(xlabel, fontsize=9)
+    ax.set_ylabel(ylabel, fontsize=9)
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7, loc="best")
     return fig
 
 
@@ -596,13 +739,17 @@ def plot_alignment_explorer(
     epsilon: float = 0.7,
     n_angles: int = 72,
     pppm_epsilon: float = 0.8,
+    show_pppm: bool = True,
 ) -> Figure:
     """SRM (enrichment of the mean curve) and PPPM (at ``pppm_epsilon``) of one model's latent in one basis, side by side.
 
     ``latents`` maps a model name to its bottleneck ``[N, n]``; ``bases`` maps a
     basis name to a ``[K, n]`` basis. The title gives the four-fold harmonic
     :func:`isodl.symmetry.representations.srm_harmonic` of the mean curve.
+    ``show_pppm=False`` draws the SRM panel alone (for notebook 03, which comes
+    before PPPM is introduced).
     """
+    show_pppm = check_bool("show_pppm", show_pppm)
     if model not in latents:
         raise ValueError(f"model must be one of {list(latents)}, got {model!r}")
     if basis not in bases:
@@ -614,7 +761,10 @@ def plot_alignment_explorer(
     level = srm.cap_fraction(z.shape[1], eps)
     mean = res.mean()
     h4 = _rep.srm_harmonic(mean, res.angles)
-    fig, (ax0, ax1) = figure(2, 1, width=8.6, height=3.5)
+    if show_pppm:
+        fig, (ax0, ax1) = figure(2, 1, width=8.6, height=3.5)
+    else:
+        fig, ax0 = figure(1, 1, width=5.4, height=3.5)
     theta = np.append(res.angles.numpy(), 2 * math.pi)
     vals = res.values.numpy() / level
     vals = np.concatenate([vals, vals[:, :1]], axis=1)
@@ -631,8 +781,9 @@ def plot_alignment_explorer(
     ax0.set_yticks([0.01, 0.1, 1, 10], ["0.01", "0.1", "1", "10"])
     ax0.set_title(f"SRM of {model} in basis {basis}: four-fold harmonic {h4:+.2f}", fontsize=9)
     ax0.legend(fontsize=7, loc="upper right")
-    d = _pppm.pppm_density(z, b, pppm_epsilon)
-    draw_pppm_density(ax1, d, title=f"PPPM, ε = {d.result.epsilon:g}")
+    if show_pppm:
+        d = _pppm.pppm_density(z, b, pppm_epsilon)
+        draw_pppm_density(ax1, d, title=f"PPPM, ε = {d.result.epsilon:g}")
     return fig
 
 

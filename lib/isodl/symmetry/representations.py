@@ -25,6 +25,14 @@ asserted and compared across seeds.
 * :func:`pppm_metrics` and :func:`rank_correlation`: notebook 04's summary of
   one PPPM run (entropy, c4, kept points against the isotropic expectation)
   and Spearman's rank correlation with a permutation p-value.
+* Nulls and diagnostics (notebooks 03 and 04): :func:`unit_diagnostics`
+  (per-unit mean, sd and stuck units), :func:`moment_matched_gaussian`,
+  :func:`rotated_copies`, :func:`uniform_entropy_null` (entropy of a finite
+  uniform sample), :func:`quantisation_nulls` (PPPM entropy and c4 beside all
+  three nulls), :func:`beyond_null` (the comparison every claim is asserted
+  with), :func:`excess_kurtosis` with :func:`kurtosis_rotated_null` (the
+  standard per-coordinate alignment measure), :func:`partial_rank_correlation`
+  :func:`mean_and_se` and :func:`mean_difference_test` (a permutation test).
 
 Empty inputs give ``nan`` for the angle statistics (an empty set of angles has
 no entropy); everything else that is malformed raises an error naming the
@@ -34,10 +42,12 @@ argument.
 from __future__ import annotations
 
 import math
+from dataclasses import dataclass
 
 import torch
 
-from isodl.core.validate import check_int, check_tensor
+from isodl.core.activations import random_orthogonal
+from isodl.core.validate import check_choice, check_float, check_generator, check_int, check_tensor
 from isodl.symmetry import srm as _srm
 
 __all__ = [
@@ -53,6 +63,18 @@ __all__ = [
     "random_directions",
     "pppm_metrics",
     "rank_correlation",
+    "UnitDiagnostics",
+    "unit_diagnostics",
+    "moment_matched_gaussian",
+    "rotated_copies",
+    "uniform_entropy_null",
+    "quantisation_nulls",
+    "beyond_null",
+    "excess_kurtosis",
+    "kurtosis_rotated_null",
+    "partial_rank_correlation",
+    "mean_and_se",
+    "mean_difference_test",
 ]
 
 
@@ -277,3 +299,302 @@ def rank_correlation(x, y, *, n_permutations: int = 5000, seed: int = 0) -> tupl
     null = (rb[perms] * ra).sum(dim=1) / denom
     p = (1 + int((null.abs() >= abs(rho) - 1e-12).sum())) / (n_permutations + 1)
     return rho, p
+
+
+# --------------------------------------------------------------------------- diagnostics and nulls
+
+
+@dataclass
+class UnitDiagnostics:
+    """Per-unit statistics of a latent in a basis (see :func:`unit_diagnostics`).
+
+    * ``mean``, ``sd``: ``[K]`` mean and standard deviation of each coordinate ``c_k = z . b_k``;
+    * ``majority``: ``[K]`` share of the samples on the more common side of 0;
+    * ``stuck``: ``[K]`` bool, ``majority > threshold``: the unit never (or almost never)
+      crosses 0, so the nonlinearity treats every sample alike there (tanh: close to one of
+      ``+-1`` when ``|mean|`` is large; leaky ReLU: always on one side of its kink);
+    * ``live``: ``~stuck``; ``n_stuck``, ``n_live``: their counts.
+    """
+
+    mean: torch.Tensor
+    sd: torch.Tensor
+    majority: torch.Tensor
+    stuck: torch.Tensor
+    threshold: float
+
+    @property
+    def live(self) -> torch.Tensor:
+        return ~self.stuck
+
+    @property
+    def n_stuck(self) -> int:
+        return int(self.stuck.sum())
+
+    @property
+    def n_live(self) -> int:
+        return int(self.live.sum())
+
+    def table(self) -> str:
+        """One line per unit: index, mean, sd, majority share and a mark for stuck units."""
+        lines = [f"{'unit':>5}{'mean':>9}{'sd':>8}{'same sign':>11}"]
+        for k in range(self.mean.numel()):
+            mark = "  stuck" if bool(self.stuck[k]) else ""
+            lines.append(
+                f"{k:>5}{float(self.mean[k]):>+9.2f}{float(self.sd[k]):>8.2f}{float(self.majority[k]):>10.1%}{mark}"
+            )
+        return "\n".join(lines)
+
+
+def _latent(latent, name: str = "latent") -> torch.Tensor:
+    z = check_tensor(name, latent, ndim=2, floating=True, finite=True).to(torch.float64)
+    if z.shape[0] < 2:
+        raise ValueError(f"{name} needs at least 2 samples (rows), got {z.shape[0]}")
+    return z
+
+
+def unit_diagnostics(latent, basis=None, threshold: float = 0.99) -> UnitDiagnostics:
+    """Mean, sd and sign balance of every coordinate of ``latent`` ``[N, n]`` in ``basis`` (``[K, n]``, default I).
+
+    A unit is *stuck* when more than ``threshold`` of the samples have the same
+    sign on it. Such units carry almost no sample-to-sample information through
+    a saturating or piecewise-linear activation, and a large constant offset on
+    them makes PPPM pictures look clustered (the same few constants seen in
+    every plane that contains them) without any quantisation.
+    """
+    z = _latent(latent)
+    threshold = check_float("threshold", threshold, minimum=0.5, maximum=1.0)
+    if basis is not None:
+        b = _srm.unit_basis(basis, z.shape[1])
+        z = z @ b.T
+    pos = (z > 0).to(torch.float64).mean(dim=0)
+    majority = torch.maximum(pos, 1.0 - pos)
+    return UnitDiagnostics(z.mean(dim=0), z.std(dim=0), majority, majority > threshold, float(threshold))
+
+
+def moment_matched_gaussian(latent, n_samples: int | None = None, *, generator: torch.Generator | None = None):
+    """Samples of the Gaussian with the same mean vector and covariance matrix as ``latent`` (float64).
+
+    The null of "no structure beyond the first two moments": whatever a
+    summary finds in ``latent`` that it also finds in this cloud is explained
+    by the mean and the covariance alone (offsets, stuck units, correlations),
+    not by clustering. ``generator`` (a ``torch.Generator``) fixes the draw.
+    """
+    z = _latent(latent)
+    n_samples = z.shape[0] if n_samples is None else check_int("n_samples", n_samples, minimum=1)
+    generator = check_generator(generator)
+    mu = z.mean(dim=0)
+    cov = torch.cov(z.T).reshape(z.shape[1], z.shape[1])
+    evals, evecs = torch.linalg.eigh(cov)
+    root = evecs * evals.clamp_min(0.0).sqrt()
+    w = torch.randn(n_samples, z.shape[1], generator=generator, dtype=torch.float64)
+    return mu + w @ root.T
+
+
+def rotated_copies(latent, n_copies: int, *, generator: torch.Generator | None = None) -> list[torch.Tensor]:
+    """``n_copies`` copies ``latent @ R`` of the cloud, each with its own Haar-random rotation ``R`` (float64).
+
+    A rotation keeps every length and every angle between samples, so any
+    clustering survives it; only the cloud's orientation to the basis is
+    random. A summary that is about the basis must differ between the cloud
+    and its rotated copies.
+    """
+    z = _latent(latent)
+    n_copies = check_int("n_copies", n_copies, minimum=1)
+    generator = check_generator(generator)
+    seed = generator if generator is not None else torch.Generator().manual_seed(0)
+    return [z @ random_orthogonal(z.shape[1], seed=seed) for _ in range(n_copies)]
+
+
+def uniform_entropy_null(
+    n_points: int, bins: int = 72, n_draws: int = 200, *, generator: torch.Generator | None = None
+) -> torch.Tensor:
+    """``[n_draws]`` angular entropies of ``n_points`` angles drawn uniformly on the circle.
+
+    The entropy of a finite sample is biased low: 36 evenly random angles in
+    72 bins give about 0.77, not 1. A kept-point cloud must be compared with
+    this null at its own count. Empty when ``n_points`` is 0.
+    """
+    n_points = check_int("n_points", n_points, minimum=0)
+    bins = check_int("bins", bins, minimum=2)
+    n_draws = check_int("n_draws", n_draws, minimum=1)
+    generator = check_generator(generator)
+    if n_points == 0:
+        return torch.zeros(0, dtype=torch.float64)
+    a = torch.rand(n_draws, n_points, generator=generator, dtype=torch.float64) * (2.0 * math.pi)
+    return torch.tensor([angular_entropy(row, bins) for row in a], dtype=torch.float64)
+
+
+def quantisation_nulls(
+    latent,
+    basis=None,
+    epsilon: float = 0.8,
+    *,
+    n_draws: int = 5,
+    n_rotations: int = 20,
+    generator: torch.Generator | None = None,
+) -> dict:
+    """PPPM entropy and ``c4`` of ``latent`` beside the same numbers on its nulls (notebook 04).
+
+    Returns a dict of plain floats and lists:
+
+    * ``entropy``, ``c4``, ``points``: of the latent itself (:func:`pppm_metrics`);
+    * ``gauss_entropy``, ``gauss_c4``: ``n_draws`` moment-matched Gaussian clouds
+      (:func:`moment_matched_gaussian`);
+    * ``rot_entropy``, ``rot_c4``: ``n_rotations`` randomly rotated copies (:func:`rotated_copies`);
+    * ``uniform_entropy``: ``n_draws`` sets of uniform angles of the latent's own kept count
+      (:func:`uniform_entropy_null`; empty if nothing was kept).
+    """
+    from isodl.symmetry.pppm import privileged_plane_projection
+
+    z = _latent(latent)
+    n_draws = check_int("n_draws", n_draws, minimum=1)
+    n_rotations = check_int("n_rotations", n_rotations, minimum=1)
+    generator = check_generator(generator)
+    if generator is None:
+        generator = torch.Generator().manual_seed(0)
+
+    def metrics(x):
+        return pppm_metrics(privileged_plane_projection(x, basis, epsilon))
+
+    own = metrics(z)
+    gauss = [metrics(moment_matched_gaussian(z, generator=generator)) for _ in range(n_draws)]
+    rot = [metrics(x) for x in rotated_copies(z, n_rotations, generator=generator)]
+    uni = uniform_entropy_null(int(own["points"]), n_draws=n_draws, generator=generator)
+    return {
+        "entropy": own["entropy"],
+        "c4": own["c4"],
+        "points": own["points"],
+        "ratio": own["ratio"],
+        "gauss_entropy": [g["entropy"] for g in gauss],
+        "gauss_c4": [g["c4"] for g in gauss],
+        "rot_entropy": [r["entropy"] for r in rot],
+        "rot_c4": [r["c4"] for r in rot],
+        "uniform_entropy": uni.tolist(),
+    }
+
+
+def beyond_null(statistic: float, null, *, side: str = "less", margin: float = 0.0) -> bool:
+    """Whether ``statistic`` lies beyond *every* value of ``null`` by more than ``margin``.
+
+    ``side="less"``: ``statistic < min(null) - margin`` (e.g. an entropy lower
+    than every null cloud's); ``"greater"``: ``statistic > max(null) + margin``.
+    ``nan`` values in ``null`` are ignored; a ``nan`` statistic or an
+    all-``nan`` null gives False (nothing to compare). With ``n`` null draws a
+    statistic from the null itself passes with probability ``1 / (n + 1)``
+    at ``margin = 0``; the margin makes that rarer still.
+    """
+    side = check_choice("side", side, ("less", "greater"))
+    margin = check_float("margin", margin, minimum=0.0)
+    v = torch.as_tensor(null, dtype=torch.float64).reshape(-1)
+    v = v[~torch.isnan(v)]
+    s = float(statistic)
+    if math.isnan(s) or v.numel() == 0:
+        return False
+    if side == "less":
+        return s < float(v.min()) - margin
+    return s > float(v.max()) + margin
+
+
+def excess_kurtosis(latent, basis=None) -> torch.Tensor:
+    """``[K]`` excess kurtosis ``E[(c - mu)^4] / sd^4 - 3`` of each coordinate ``c_k = z . b_k`` (default basis I).
+
+    0 for a Gaussian coordinate, positive for heavy tails (mass at 0 and far
+    out: a sparse, basis-aligned code), negative for light tails (mass
+    pushed to two values, e.g. the corners of a cube, away from the axes).
+    Compare the mean over coordinates with the same on randomly rotated copies
+    (:func:`kurtosis_rotated_null`): only the difference says anything about the
+    basis. A coordinate with zero variance gives ``nan``.
+    """
+    z = _latent(latent)
+    if basis is not None:
+        z = z @ _srm.unit_basis(basis, z.shape[1]).T
+    c = z - z.mean(dim=0)
+    var = (c * c).mean(dim=0)
+    k = (c**4).mean(dim=0) / (var * var) - 3.0
+    return torch.where(var > 0, k, torch.full_like(k, float("nan")))
+
+
+def kurtosis_rotated_null(latent, basis=None, n_copies: int = 20, *, generator: torch.Generator | None = None):
+    """``[n_copies]`` mean excess kurtosis over coordinates of randomly rotated copies of ``latent``."""
+    copies = rotated_copies(latent, n_copies, generator=generator)
+    return torch.tensor([float(excess_kurtosis(x, basis).nanmean()) for x in copies], dtype=torch.float64)
+
+
+def partial_rank_correlation(x, y, control, *, n_permutations: int = 5000, seed: int = 0) -> tuple[float, float]:
+    """Spearman correlation of ``x`` and ``y`` with ``control`` held fixed, and a permutation p-value.
+
+    The ranks of ``x`` and of ``y`` are each regressed (least squares, with an
+    intercept) on the ranks of ``control``; the result is the correlation of
+    the two residuals, so a relation that runs only through ``control`` (e.g.
+    the number of live units) gives about 0. The p-value permutes one residual
+    (two-sided, counting the observed labelling). ``nan`` rows are dropped;
+    at least 4 must remain.
+    """
+    a = check_tensor("x", x, ndim=1).to(torch.float64)
+    b = check_tensor("y", y, ndim=1).to(torch.float64)
+    c = check_tensor("control", control, ndim=1).to(torch.float64)
+    if not (a.shape == b.shape == c.shape):
+        raise ValueError(f"x, y and control must have the same length, got {a.shape[0]}, {b.shape[0]}, {c.shape[0]}")
+    ok = ~(torch.isnan(a) | torch.isnan(b) | torch.isnan(c))
+    a, b, c = a[ok], b[ok], c[ok]
+    if a.numel() < 4:
+        raise ValueError(f"partial_rank_correlation needs at least 4 rows without nan, got {a.numel()}")
+    design = torch.stack([torch.ones_like(c), _ranks(c)], dim=1)
+
+    def residual(v):
+        r = _ranks(v)
+        coef = torch.linalg.lstsq(design, r[:, None]).solution
+        return r - (design @ coef)[:, 0]
+
+    ra, rb = residual(a), residual(b)
+    denom = float(torch.sqrt((ra * ra).sum() * (rb * rb).sum()))
+    if denom < 1e-12:
+        return float("nan"), 1.0
+    rho = float((ra * rb).sum()) / denom
+    gen = torch.Generator().manual_seed(check_int("seed", seed, minimum=0, maximum=2**63 - 1))
+    n_permutations = check_int("n_permutations", n_permutations, minimum=1)
+    perms = torch.rand(n_permutations, rb.numel(), generator=gen).argsort(dim=1)
+    null = (rb[perms] * ra).sum(dim=1) / denom
+    p = (1 + int((null.abs() >= abs(rho) - 1e-12).sum())) / (n_permutations + 1)
+    return rho, p
+
+
+def mean_and_se(values) -> tuple[float, float]:
+    """Mean and standard error ``sd / sqrt(n)`` of a list of numbers (``nan`` entries dropped; se ``nan`` if n < 2)."""
+    v = torch.as_tensor(values, dtype=torch.float64).reshape(-1)
+    v = v[~torch.isnan(v)]
+    if v.numel() == 0:
+        return float("nan"), float("nan")
+    if v.numel() < 2:
+        return float(v.mean()), float("nan")
+    return float(v.mean()), float(v.std() / math.sqrt(v.numel()))
+
+
+def mean_difference_test(a, b, *, alternative: str = "two-sided", n_permutations: int = 5000, seed: int = 0):
+    """``mean(a) - mean(b)`` and its permutation p-value (the labels a/b shuffled, seeded).
+
+    ``alternative``: ``"greater"`` (is ``a`` larger?), ``"less"`` or
+    ``"two-sided"``. The p-value counts the observed labelling, so it is
+    never 0. Used for notebook 03's purity comparison: are privileged
+    directions purer than random ones?
+    """
+    x = check_tensor("a", torch.as_tensor(a, dtype=torch.float64), ndim=1, finite=True)
+    y = check_tensor("b", torch.as_tensor(b, dtype=torch.float64), ndim=1, finite=True)
+    if x.numel() < 2 or y.numel() < 2:
+        raise ValueError(f"a and b need at least 2 values each, got {x.numel()} and {y.numel()}")
+    alternative = check_choice("alternative", alternative, ("two-sided", "greater", "less"))
+    n_permutations = check_int("n_permutations", n_permutations, minimum=1)
+    gen = torch.Generator().manual_seed(check_int("seed", seed, minimum=0, maximum=2**63 - 1))
+    pooled = torch.cat([x, y])
+    diff = float(x.mean() - y.mean())
+    perms = torch.rand(n_permutations, pooled.numel(), generator=gen).argsort(dim=1)
+    shuffled = pooled[perms]
+    null = shuffled[:, : x.numel()].mean(dim=1) - shuffled[:, x.numel() :].mean(dim=1)
+    tol = 1e-12
+    if alternative == "greater":
+        hits = int((null >= diff - tol).sum())
+    elif alternative == "less":
+        hits = int((null <= diff + tol).sum())
+    else:
+        hits = int((null.abs() >= abs(diff) - tol).sum())
+    return diff, (1 + hits) / (n_permutations + 1)
