@@ -286,3 +286,33 @@ def test_check_sensitivity_step_hints(kind, hint):
 def test_check_sensitivity_step_wrong_return_type():
     result = checks.check_sensitivity_step(_variant("only_S"), verbose=False)
     assert not result.passed and "2 values" in result.message
+
+
+def test_plot_costs_with_measured_memory_marks_the_crossover():
+    by_size, by_length = _costs()
+    fig = rnn_plots.plot_costs(
+        by_size, by_length, saved_bytes={25: 5000, 50: 9000, 100: 17000}, forward_bytes={25: 12000, 100: 12000}
+    )
+    texts = [t.get_text() for t in fig.axes[2].texts]
+    assert any("crossover T ~ 69" in t for t in texts)  # the fit 1000 + 160 T reaches 12000 at T = 68.75
+    labels = [t.get_text() for t in fig.axes[2].get_legend().get_texts()]
+    assert any("measured live tensors" in s for s in labels)
+
+
+def test_plot_truncation_names_the_symbol_figure():
+    errors = torch.tensor([0.5, 0.2, 0.0], dtype=torch.float64)
+    norms = np.array([1e-3, 1e-2, 1e-1])
+    fig = rnn_plots.plot_truncation({1.0: (errors, norms)}, k=2, symbol_errors={1.0: [1.0, 1.0, 0.0]})
+    assert "100% of the symbol-reading" in fig.axes[1].get_title()
+    with pytest.raises(TypeError, match="symbol_errors"):
+        rnn_plots.plot_truncation({1.0: (errors, norms)}, k=2, symbol_errors=[1.0])
+
+
+def test_plot_recall_sweep():
+    acc = {("bptt", 3): [1.0, 1.0], ("tbptt", 3): [1.0, 0.9], ("bptt", 7): [1.0, 1.0], ("tbptt", 7): [0.5, 0.48]}
+    fig = rnn_plots.plot_recall_sweep(acc, [3, 7], k=4, chance=0.5)
+    assert isinstance(fig, Figure) and len(fig.axes[0].get_lines()) >= 6
+    with pytest.raises(TypeError, match="accuracies"):
+        rnn_plots.plot_recall_sweep({}, [3], k=4, chance=0.5)
+    with pytest.raises(TypeError, match="delays"):
+        rnn_plots.plot_recall_sweep(acc, 3, k=4, chance=0.5)

@@ -517,3 +517,25 @@ def test_measure_cost_runs():
         assert c.seconds > 0 and math.isclose(c.seconds_per_step, c.seconds / 20)
         assert c.memory_bytes == stored_bytes(method, 6, 20)
         assert c.n_params == 6 * 4 + 36 + 6 + 2 * 6 + 2
+
+
+def test_measured_memory_bptt_grows_linearly_and_forward_is_flat():
+    from isodl.recurrent.sensitivity import measured_memory
+
+    torch.manual_seed(0)
+    model = TanhRNN(3, 6, 2, dtype=torch.float64)
+    loss_fn = torch.nn.MSELoss(reduction="sum")
+    bptt, fwd = {}, {}
+    for T in (10, 20, 40):
+        x, y = torch.randn(T, 3, dtype=torch.float64), torch.randn(T, 2, dtype=torch.float64)
+        bptt[T] = measured_memory("bptt", model, x, y, loss_fn)
+        fwd[T] = measured_memory("forward", model, x, y, loss_fn, samples=2)
+    assert bptt[40] - bptt[20] == 2 * (bptt[20] - bptt[10]) > 0  # linear in T
+    assert bptt[20] - bptt[10] >= 10 * 6 * 8  # at least one state per step
+    assert len(set(fwd.values())) == 1  # flat in T
+    P = 3 * 6 + 6 * 6 + 6
+    assert fwd[10] >= 6 * P * 8  # it holds at least S_t
+    with pytest.raises(ValueError, match="method"):
+        measured_memory("rtrl", model, x, y, loss_fn)
+    with pytest.raises(ValueError, match="samples"):
+        measured_memory("forward", model, x, y, loss_fn, samples=0)

@@ -66,3 +66,20 @@ def test_train_recall_rejects_bad_arguments(kwargs, match):
     args = {"method": "bptt", "seed": 0, **kwargs}
     with pytest.raises((ValueError, TypeError), match=match):
         train_recall(args.pop("method"), args.pop("seed"), **args)
+
+
+def test_zero_symbol_columns_start_at_zero_and_only_the_exact_gradient_moves_them():
+    net_b, init_b, _ = train_recall("bptt", 2, zero_symbol_columns=True, **SMALL)
+    net_t, init_t, _ = train_recall("tbptt", 2, zero_symbol_columns=True, **SMALL)
+    assert torch.equal(init_b["W_xh"][:, :-1], torch.zeros_like(init_b["W_xh"][:, :-1]))
+    assert init_b["W_xh"][:, -1].abs().max() > 0  # the cue column keeps its random draw
+    assert torch.equal(dict(net_t.named_parameters())["W_xh"][:, :-1], torch.zeros_like(init_t["W_xh"][:, :-1]))
+    assert dict(net_b.named_parameters())["W_xh"][:, :-1].abs().max() > 0
+    # without the option the symbol columns start random (the control)
+    _, init_r, _ = train_recall("bptt", 2, **SMALL)
+    assert init_r["W_xh"][:, :-1].abs().min() > 0
+
+
+def test_train_recall_rejects_bad_zero_symbol_columns():
+    with pytest.raises(TypeError, match="zero_symbol_columns"):
+        train_recall("bptt", 0, zero_symbol_columns="yes", **SMALL)

@@ -33,7 +33,14 @@ from matplotlib.ticker import FixedLocator, NullLocator
 from isodl.core.plots import COLORS, figure
 from isodl.core.validate import check_int, check_tensor
 
-__all__ = ["METHOD_COLORS", "truncation_errors", "plot_truncation", "plot_costs", "plot_recall_training"]
+__all__ = [
+    "METHOD_COLORS",
+    "truncation_errors",
+    "plot_truncation",
+    "plot_costs",
+    "plot_recall_training",
+    "plot_recall_sweep",
+]
 
 #: One colour per gradient method, shared by the figures of notebook 13.
 METHOD_COLORS = {"forward": COLORS[0], "bptt": COLORS[1], "tbptt": COLORS[2]}
@@ -122,7 +129,7 @@ def _check_truncation_data(data) -> dict:
     return out
 
 
-def plot_truncation(data, k: int = 10, recurrent_gain=None) -> Figure:
+def plot_truncation(data, k: int = 10, recurrent_gain=None, *, symbol_errors: Mapping | None = None) -> Figure:
     """Widget figure: what truncated BPTT with window ``k`` drops on a recall task.
 
     ``data`` maps a recurrent gain to ``(errors, input_norms)``: ``errors``
@@ -132,9 +139,16 @@ def plot_truncation(data, k: int = 10, recurrent_gain=None) -> Figure:
     every gain, the chosen ``k`` marked. Right: the exact input gradients of
     the chosen gain; truncated BPTT keeps the last ``k`` of them unchanged and
     sets every older one to exactly zero (shaded). ``recurrent_gain`` picks the
-    gain on the right (default: the first key of ``data``).
+    gain on the right (default: the first key of ``data``). ``errors`` should
+    be relative to the recurrent parameters' own gradient (the readout's
+    gradient is the same for every method and would dilute the figure).
+    ``symbol_errors`` optionally maps each gain to the same curve for the
+    input weights that read the symbol; the right panel's title then names
+    both figures.
     """
     curves = _check_truncation_data(data)
+    if symbol_errors is not None and not isinstance(symbol_errors, Mapping):
+        raise TypeError(f"symbol_errors must be a dict {{gain: errors}} or None, got {type(symbol_errors).__name__}")
     if recurrent_gain is None:
         recurrent_gain = next(iter(curves))
     if recurrent_gain not in curves:
@@ -165,7 +179,7 @@ def plot_truncation(data, k: int = 10, recurrent_gain=None) -> Figure:
     if k_eff < L:
         ax0.plot([k_eff], [max(err_k, floor)], "o", ms=9, mfc="none", mec="k")
     ax0.set_xlabel("truncation window k (steps)")
-    ax0.set_ylabel("relative gradient error")
+    ax0.set_ylabel("relative error, recurrent weights")
     ax0.set_title(f"TBPTT error against k (0 once k >= {L})")
     ax0.legend(loc="lower left")
 
@@ -185,8 +199,11 @@ def plot_truncation(data, k: int = 10, recurrent_gain=None) -> Figure:
     ax1.set_xlim(-0.5, L - 0.5)
     ax1.set_xlabel("input step tau (symbol at 0, cue and loss at the last step)")
     ax1.set_ylabel("|dL/dx_tau|")
-    drop = "nothing" if cut == 0 else f"{err_k:.1%} of the gradient"
-    ax1.set_title(f"gain {recurrent_gain}: TBPTT(k={k_eff}) drops {drop}")
+    drop = "nothing" if cut == 0 else f"{err_k:.1%} of the recurrent gradient"
+    if symbol_errors is not None and recurrent_gain in symbol_errors and cut > 0:
+        sym = float(np.asarray(symbol_errors[recurrent_gain])[k_eff - 1])
+        drop = f"{sym:.0%} of the symbol-reading weights' gradient, {err_k:.1%} of the recurrent one"
+    ax1.set_title(f"gain {recurrent_gain}: TBPTT(k={k_eff}) drops" + (" " if cut == 0 else "\n") + drop, fontsize=9)
     ax1.legend(loc="lower right", fontsize=8)
     return fig
 
@@ -214,7 +231,13 @@ def _cost_series(measurements, name: str):
     return series
 
 
-def plot_costs(by_size, by_length, *, saved_bytes: Mapping[int, int] | None = None) -> Figure:
+def plot_costs(
+    by_size,
+    by_length,
+    *,
+    saved_bytes: Mapping[int, int] | None = None,
+    forward_bytes: Mapping[int, int] | None = None,
+) -> Figure:
     """Cost of the exact gradient: forward sensitivity against BPTT, in three panels.
 
     ``by_size``: :class:`isodl.recurrent.sensitivity.CostMeasurement` results for several state
@@ -224,7 +247,10 @@ def plot_costs(by_size, by_length, *, saved_bytes: Mapping[int, int] | None = No
     forward sensitivity's largest ``n``). Middle: time per step against
     ``T``. Right: memory against ``T``, the analytic counts of
     :func:`isodl.recurrent.sensitivity.stored_bytes`, plus, if given, ``saved_bytes`` ``{T:
-    bytes}`` measured for BPTT (the tensors autograd keeps for backward).
+    bytes}`` measured for BPTT (the tensors autograd keeps for backward) and
+    ``forward_bytes`` ``{T: bytes}`` measured for forward sensitivity (see
+    :func:`isodl.recurrent.sensitivity.measured_memory`); with both, the
+    crossover length where the two measured lines meet is marked.
     """
     sizes = _cost_series(by_size, "by_size")
     lengths = _cost_series(by_length, "by_length")
@@ -283,11 +309,35 @@ def plot_costs(by_size, by_length, *, saved_bytes: Mapping[int, int] | None = No
             ms=7,
             label="BPTT: autograd's saved tensors",
         )
+    if forward_bytes:
+        Tf = sorted(forward_bytes)
+        ax2.plot(
+            Tf,
+            [forward_bytes[t] / 1024 for t in Tf],
+            "+--",
+            color=METHOD_COLORS["forward"],
+            ms=8,
+            label="forward: measured live tensors",
+        )
+    if saved_bytes and forward_bytes and len(saved_bytes) > 1:
+        Ts = sorted(saved_bytes)
+        slope, intercept = np.polyfit(Ts, [saved_bytes[t] for t in Ts], 1)
+        level = float(np.mean(list(forward_bytes.values())))
+        if slope > 0:
+            cross = (level - intercept) / slope
+            ax2.axvline(cross, color="0.4", lw=0.8, ls=":")
+            ax2.annotate(
+                f"crossover T ~ {cross:.0f}",
+                (cross, level / 1024),
+                fontsize=7,
+                xytext=(4, 6),
+                textcoords="offset points",
+            )
     ax2.set_ylim(bottom=0)
     ax2.set_xlabel("sequence length T")
     ax2.set_ylabel("KiB kept while computing")
     ax2.set_title("memory against T")
-    ax2.legend(loc="center right", fontsize=8)
+    ax2.legend(loc="upper left", fontsize=7)
     return fig
 
 
@@ -367,4 +417,52 @@ def plot_recall_training(
     ax1.set_xlim(-0.5, len(labels) - 0.5)
     ax1.set_ylabel("final test accuracy")
     ax1.set_title("end of each run, one dot per seed")
+    return fig
+
+
+def plot_recall_sweep(
+    accuracies: Mapping, delays: Sequence[int], *, k: int, chance: float, title: str = "Recall"
+) -> Figure:
+    """Final test accuracy against the recall delay, one point per run, for exact and truncated BPTT.
+
+    ``accuracies`` maps ``(method, delay)`` to a list of final accuracies
+    (one per seed) for ``method`` in ``"bptt"`` and ``"tbptt"``. The
+    truncation window ``k`` is marked at delay ``k - 1`` (the longest delay
+    whose whole sequence fits in the window); ``chance`` is drawn as a line.
+    Means are joined by lines; every seed is a dot.
+    """
+    if not isinstance(accuracies, Mapping) or not accuracies:
+        raise TypeError("accuracies must be a non-empty dict {(method, delay): [accuracy per seed]}")
+    if isinstance(delays, (str, bytes)) or not isinstance(delays, Sequence) or not delays:
+        raise TypeError(f"delays must be a non-empty sequence of ints, got {delays!r}")
+    k = check_int("k", k, minimum=1)
+    fig, ax = figure(1, width=6.4, height=3.6)
+    offsets = {"bptt": -0.04, "tbptt": 0.04}
+    for i, method in enumerate(("bptt", "tbptt")):
+        present = [d for d in delays if (method, d) in accuracies]
+        if not present:
+            continue
+        means = [float(np.mean(accuracies[method, d])) for d in present]
+        label = _label(method) if method == "bptt" else f"truncated BPTT (k = {k})"
+        ax.plot(present, means, "-", color=_colour(method, i), lw=1.5, label=f"{label}: mean")
+        for d in present:
+            vals = np.asarray(accuracies[method, d], dtype=float)
+            xs = np.full(len(vals), float(d)) * (1 + offsets[method])
+            ax.plot(xs, vals, "o", color=_colour(method, i), ms=5, alpha=0.7)
+    ax.axhline(chance, color="0.5", ls=":", lw=1, label=f"chance ({chance:.2f})")
+    ax.axvline(k - 1, color="k", ls="--", lw=0.8)
+    ax.annotate(
+        f"sequence fits in the window (delay <= {k - 1})",
+        (k - 1, 0.05),
+        fontsize=7,
+        xytext=(3, 0),
+        textcoords="offset points",
+    )
+    ax.set_xscale("log", base=2)
+    _integer_ticks(ax, list(delays))
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel("delay between symbol and cue (steps)")
+    ax.set_ylabel("final test accuracy")
+    ax.set_title(title, fontsize=9)
+    ax.legend(loc="upper right", bbox_to_anchor=(1.0, 0.9), fontsize=7)
     return fig

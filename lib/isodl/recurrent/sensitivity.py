@@ -80,11 +80,14 @@ Models
 
 from __future__ import annotations
 
+import gc
 import math
 import time
+import warnings
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 
+import numpy as np
 import torch
 from torch import nn
 
@@ -92,6 +95,7 @@ from isodl.core.validate import check_choice, check_int, check_ints, check_tenso
 from isodl.recurrent.models import LossFn, RecurrentModel, TanhRNN, check_inputs
 
 __all__ = [
+    "measured_memory",
     "step_loss_scale",
     "SensitivityStep",
     "forward_sensitivity_steps",
@@ -557,6 +561,64 @@ def stored_bytes(
         return T * batch * n * itemsize
     P = n * input_size + n * n + n
     return batch * n * P * itemsize
+
+
+def _live_storages() -> dict[int, int]:
+    """Storages of every tensor reachable from Python right now: ``{data_ptr: nbytes}``."""
+    out = {}
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # isinstance on some deprecated torch objects warns
+        for obj in gc.get_objects():
+            try:
+                if isinstance(obj, torch.Tensor) and obj.device.type == "cpu":
+                    storage = obj.untyped_storage()
+                    out[storage.data_ptr()] = storage.nbytes()
+            except Exception:  # pragma: no cover - objects that refuse to be inspected  # noqa: BLE001
+                continue
+    return out
+
+
+def measured_memory(method: str, model, inputs, targets, loss_fn: LossFn, *, samples: int = 6) -> int:
+    """Bytes of tensor memory a gradient method holds while it runs, *measured* (not counted from a formula).
+
+    Only storages that did not exist before the call count, each once.
+
+    * ``"bptt"``: the tensors autograd keeps between the forward and the
+      backward pass, caught with ``torch.autograd.graph.saved_tensors_hooks``
+      while the loss is computed (everything the backward pass will need).
+    * ``"forward"``: forward sensitivity run step by step; at ``samples``
+      evenly spaced steps the garbage collector's list of live tensors is
+      scanned (``S_t``, the state, the running gradient and whatever else the
+      run holds), and the largest total is returned.
+
+    Both are measured on the CPU. Notebook 13 plots them against ``T``.
+    """
+    method = check_choice("method", method, ("forward", "bptt"))
+    model, inputs, targets = _check_problem(model, inputs, targets, loss_fn)
+    samples = check_int("samples", samples, minimum=1)
+    gc.collect()
+    before = _live_storages()
+    if method == "bptt":
+        saved: dict[int, int] = {}
+
+        def pack(tensor):
+            storage = tensor.untyped_storage()
+            if storage.data_ptr() not in before:
+                saved[storage.data_ptr()] = storage.nbytes()
+            return tensor
+
+        with torch.autograd.graph.saved_tensors_hooks(pack, lambda tensor: tensor):
+            loss = loss_fn(model(inputs), targets)
+        del loss
+        return int(sum(saved.values()))
+    T = inputs.shape[0]
+    marks = {int(round(v)) for v in np.linspace(0, T - 1, samples)}
+    peak = 0
+    for step in forward_sensitivity_steps(model, inputs, targets, loss_fn):
+        if step.t in marks:
+            live = _live_storages()
+            peak = max(peak, sum(b for ptr, b in live.items() if ptr not in before))
+    return int(peak)
 
 
 def measure_cost(

@@ -22,7 +22,7 @@ import torch
 from torch.nn import functional as F
 
 from isodl.core.train import Divergence, correct, optimise
-from isodl.core.validate import check_choice, check_float, check_int, check_ints, check_tensor
+from isodl.core.validate import check_bool, check_choice, check_float, check_int, check_ints, check_tensor
 from isodl.recurrent.models import IGNORE_INDEX, TanhRNN
 from isodl.recurrent.sensitivity import forward_sensitivity_steps, truncated_bptt_gradients
 
@@ -176,6 +176,8 @@ def train_recall(
     k: int = 7,
     eval_every: int = 25,
     test_batch: int = 300,
+    zero_symbol_columns: bool = False,
+    recurrent_gain: float | None = None,
     dtype: torch.dtype = torch.float64,
 ) -> RecallRun:
     """Train a fresh :class:`TanhRNN` on :func:`recall_task` with one gradient method (notebook 13).
@@ -196,7 +198,11 @@ def train_recall(
     (updates_evaluated, test_accuracies))``: the test accuracy (on
     ``test_batch`` held-out sequences, answer at the last step, by the rule of
     :func:`isodl.core.train.correct`) is recorded every ``eval_every`` updates
-    and at the end. If a loss stops being finite, training stops before that
+    and at the end. ``zero_symbol_columns=True`` sets the columns of ``W_xh``
+    that read the symbol to zero at initialisation, so the network starts
+    with no trace of the symbol at all and only a gradient that reaches step 0
+    can build one (truncated BPTT with ``k <= delay`` never does).
+    ``recurrent_gain`` is passed to :class:`TanhRNN`. If a loss stops being finite, training stops before that
     update, the accuracy of the last finite weights closes the curve, and
     ``run.diverged`` says where.
     """
@@ -209,7 +215,18 @@ def train_recall(
     )
     lr = check_float("lr", lr, minimum=0.0, strict_minimum=True)
     test_batch = check_int("test_batch", test_batch, minimum=1)
-    net = TanhRNN(n_symbols + 1, hidden_size, n_symbols, dtype=dtype, generator=torch.Generator().manual_seed(seed))
+    zero_symbol_columns = check_bool("zero_symbol_columns", zero_symbol_columns)
+    net = TanhRNN(
+        n_symbols + 1,
+        hidden_size,
+        n_symbols,
+        recurrent_gain=recurrent_gain,
+        dtype=dtype,
+        generator=torch.Generator().manual_seed(seed),
+    )
+    if zero_symbol_columns:
+        with torch.no_grad():
+            net.W_xh[:, :n_symbols] = 0.0
     initial = {name: p.detach().clone() for name, p in net.named_parameters()}
     optimiser = torch.optim.Adam(net.parameters(), lr=lr)
     x_test, y_test = recall_task(delay, n_symbols, seed=10_000 * seed + 9_999, batch=test_batch, dtype=dtype)
