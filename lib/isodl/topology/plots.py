@@ -356,7 +356,7 @@ def plot_grow_shrink_grid(results: Mapping, *, ylim: tuple[float, float] = (0.5,
             if j == 0:
                 ax.set_ylabel(f"start {start}\ntest accuracy", fontsize=8)
     handles, labels = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, labels, loc="outside upper center", ncol=3, fontsize=8, frameon=False)
+    fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=8, frameon=False)
     fig.suptitle(
         f"Grow or shrink one hidden layer [64, m, 10] on the digits: rows start width, columns target width "
         f"(band: +- 1 s.e. over {n_seeds} seeds; grey: adaptation epochs)",
