@@ -41,7 +41,7 @@ TESTS = ROOT / "tests"
 TOOLS = ROOT / "tools"
 NOTEBOOKS = ROOT / "notebooks"
 
-PARTS = ("symmetry", "topology", "normalisation", "recurrent")  # in course order
+PARTS = ("symmetry", "topology", "normalisation", "recurrent", "superposition")  # in course order
 
 
 # --------------------------------------------------------------------------- reading the source

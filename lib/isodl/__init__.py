@@ -31,6 +31,7 @@ symmetry       notebooks 01-04: srm, pppm, representations, autoencoder, plots, 
 topology       notebooks 05-09: network, schedules, sparsity, plots, checks
 normalisation  notebooks 10-11: layers, divergence, experiments, plots, checks
 recurrent      notebook 13: models, sensitivity, tasks, plots, checks
+superposition  notebook 14: models, metrics, experiments, plots, checks
 
 Layout rules (checked by ``tests/test_layout.py``): imports follow the course
 (``core`` imports no part, ``exercises`` imports only ``core``, and a part

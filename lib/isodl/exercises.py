@@ -568,6 +568,7 @@ CHECK_MODULES = (
     "isodl.topology.checks",
     "isodl.normalisation.checks",
     "isodl.recurrent.checks",
+    "isodl.superposition.checks",
 )
 
 

@@ -102,6 +102,12 @@ COURSE_MAP = [
         "exact gradients for long-term dependencies vs (truncated) BPTT",
         "isodl.recurrent",
     ),
+    (
+        "14_superposition",
+        "Superposition",
+        "toy models of superposition; elementwise against isotropic and rotated output maps; hidden-basis alignment and Adam",
+        "isodl.superposition",
+    ),
 ]
 
 #: The parts of the course: (notebooks, subpackage, what it covers).
@@ -111,6 +117,7 @@ TRACKS = [
     ("05-09", "isodl.topology", "isotropic networks with adaptive topologies"),
     ("10-12", "isodl.normalisation", "the Affine Divergence and normalisation"),
     ("13", "isodl.recurrent", "forward sensitivity and truncated BPTT"),
+    ("14", "isodl.superposition", "superposition through the lens of symmetry"),
 ]
 
 _DEFAULT_DIR = Path(__file__).resolve().parents[3] / "notebooks"
