@@ -90,3 +90,24 @@ def test_quantisation_nulls_smoke(tmp_path, capsys):
     # the notebook's clustering test: a Gaussian null's own entropy never counts as clustered
     block = {"entropy": 0.5, "gauss_entropy": [0.5, 0.51]}
     assert not script.clustered(block) and script.clustered({"entropy": 0.4, "gauss_entropy": [0.5, 0.51]})
+
+
+def test_normalisation_experiments_smoke(tmp_path, capsys):
+    script = _load("normalisation_experiments")
+    out = tmp_path / "n.json"
+    result = script.main(["--scale", "smoke", "--out", str(out)])
+    text = capsys.readouterr().out
+    assert "affine-like minus BatchNorm" in text and "slope" in text and out.is_file()
+    from isodl.normalisation import experiments as nc
+
+    loaded = nc.load_paper_results(out)
+    table = {r["method"]: r for r in loaded["comparison"]["table"]}
+    assert set(table) == {"none", "batchnorm", "affine_like"}
+    for r in table.values():
+        assert r["n"] == 2 and r["test"]["lo"] <= r["test"]["mean"] <= r["test"]["hi"] and r["lr"] in r["grid"]
+    block = loaded["batch_size"]["protocols"]["sqrt"]
+    # the fixed sample budget: every run saw the same number of samples (up to one batch)
+    budget = result["batch_size"]["samples"]
+    assert {r["steps"] * r["batch_size"] for r in block["rows"]} <= set(range(budget - 32, budget + 1))
+    assert set(block["minus_none"]) == {"batchnorm", "affine_like"}
+    assert block["minus_none"]["affine_like"]["seeds"] == [0, 1]

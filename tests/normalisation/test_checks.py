@@ -35,3 +35,30 @@ def test_init_reference_statistics_are_the_layers_default_init(shape):
         torch.manual_seed(out_features)
         linear = layers.AffineLike(in_features, out_features, init="linear")
     assert abs(float(linear.weight.detach().std()) - float(target[0])) > 0.5
+
+
+def test_paired_reference_is_the_library_and_the_check_can_fail():
+    from scipy import stats
+
+    from isodl.normalisation import experiments as nc
+
+    gen = torch.Generator().manual_seed(0)
+    a, b = checks._paired_inputs(gen)
+    d = nc.paired_difference(dict(enumerate(a.tolist())), dict(enumerate(b.tolist())))
+    torch.testing.assert_close(
+        checks._paired_reference(a, b), torch.tensor([d["mean"], d["lo"], d["hi"]], dtype=torch.float64)
+    )
+
+    def solution(a, b):
+        diff = a - b
+        half = stats.t.ppf(0.975, len(diff) - 1) * diff.std() / len(diff) ** 0.5
+        return torch.stack([diff.mean(), diff.mean() - half, diff.mean() + half])
+
+    def normal(a, b):
+        diff = a - b
+        half = 1.96 * diff.std() / len(diff) ** 0.5
+        return torch.stack([diff.mean(), diff.mean() - half, diff.mean() + half])
+
+    assert checks.check_paired_interval(solution, verbose=False).passed
+    result = checks.check_paired_interval(normal, verbose=False)
+    assert not result.passed and "t quantile" in str(result)

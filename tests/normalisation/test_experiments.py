@@ -36,6 +36,7 @@ def test_build_mlp_placements():
         "l2": [layers.L2Norm, nn.Linear, nn.ReLU, layers.L2Norm, nn.Linear, nn.ReLU, layers.L2Norm, nn.Linear],
         "affine_like": [layers.AffineLike, nn.ReLU, layers.AffineLike, nn.ReLU, layers.AffineLike],
         "rescaled_grad": [nc.RescaledGradLinear, nn.ReLU, nc.RescaledGradLinear, nn.ReLU, nc.RescaledGradLinear],
+        "l2_nobias": [layers.L2Norm, nn.Linear, nn.ReLU, layers.L2Norm, nn.Linear, nn.ReLU, layers.L2Norm, nn.Linear],
     }
     assert set(kinds) == set(nc.ALL_METHODS)
     for method, expected in kinds.items():
@@ -275,3 +276,97 @@ def test_activation_spread_and_scale_ablation(blobs):
     assert abs(abl[0]["test_accuracy"] - abl[1]["test_accuracy"]) < 0.05, "L2 pre-normalisation ignores the input scale"
     with pytest.raises(TypeError, match="scales"):
         nc.scale_ablation(blobs, {"l2": 1.0}, 2.0, seeds=[0], epochs=1)
+
+
+# --------------------------------------------------------------------------- notebook 12: statistics, budget, variants
+
+
+def test_mean_ci_and_paired_difference_by_hand():
+    from scipy import stats
+
+    ci = nc.mean_ci([1.0, 2.0, 3.0])
+    half = stats.t.ppf(0.975, 2) * 1.0 / np.sqrt(3)
+    assert ci["mean"] == pytest.approx(2.0) and ci["se"] == pytest.approx(1 / np.sqrt(3))
+    assert (ci["lo"], ci["hi"]) == pytest.approx((2 - half, 2 + half))
+    one = nc.mean_ci([0.5])
+    assert one["n"] == 1 and one["lo"] == -np.inf
+    # pairing removes a shared per-seed effect: the paired interval is far narrower than the unpaired spread
+    a = {0: 10.1, 1: 20.1, 2: 30.2, 3: 40.1}
+    b = {0: 10.0, 1: 20.0, 2: 30.0, 3: 40.0, 9: 5.0}  # seed 9 has no partner and is left out
+    d = nc.paired_difference(a, b)
+    assert d["seeds"] == [0, 1, 2, 3] and d["mean"] == pytest.approx(0.125)
+    assert d["significant"] and d["lo"] > 0
+    null = nc.paired_difference({0: 1.0, 1: 2.0, 2: 3.0}, {0: 1.5, 1: 1.5, 2: 3.0})
+    assert not null["significant"]
+    with pytest.raises(ValueError, match="share no seed"):
+        nc.paired_difference({0: 1.0}, {1: 1.0})
+    with pytest.raises(TypeError, match="dicts"):
+        nc.paired_difference([1.0], [1.0])
+    with pytest.raises(ValueError, match="finite"):
+        nc.mean_ci([])
+    with pytest.raises(ValueError, match="confidence"):
+        nc.mean_ci([1.0, 2.0], confidence=1.5)
+
+
+def test_slope_differences_pair_the_seeds():
+    rows = []
+    for seed in range(4):
+        for b in (8, 32, 128):
+            k = np.log2(b)
+            rows.append({"method": "none", "seed": seed, "batch_size": b, "test_accuracy": 0.5 + 0.01 * k + 0.1 * seed})
+            rows.append({"method": "x", "seed": seed, "batch_size": b, "test_accuracy": 0.5 - 0.02 * k + 0.1 * seed})
+    d = nc.slope_differences(rows, "none")["x"]
+    assert d["mean"] == pytest.approx(-0.03)
+    with pytest.raises(ValueError, match="reference"):
+        nc.slope_differences(rows, "batchnorm")
+
+
+def test_batch_size_sweep_fixed_sample_budget_and_lr_scaling(blobs):
+    rows = nc.batch_size_sweep(
+        blobs, {"none": 0.1}, [4, 16], seeds=[0], samples=64, lr_scaling="sqrt", reference_batch=16
+    )
+    by_b = {r["batch_size"]: r for r in rows}
+    assert by_b[4]["steps"] == 16 and by_b[16]["steps"] == 4  # every batch size sees 64 samples
+    assert by_b[4]["lr"] == pytest.approx(0.05) and by_b[16]["lr"] == pytest.approx(0.1)
+    assert {r["protocol"] for r in rows} == {"samples"} and {r["lr_scaling"] for r in rows} == {"sqrt"}
+    lin = nc.batch_size_sweep(blobs, {"none": 0.1}, [4], seeds=[0], samples=64, lr_scaling="linear", reference_batch=16)
+    assert lin[0]["lr"] == pytest.approx(0.025)
+    with pytest.raises(ValueError, match="exactly one"):
+        nc.batch_size_sweep(blobs, {"none": 0.1}, [4], seeds=[0], samples=64, steps=3)
+    with pytest.raises(ValueError, match="lr_scaling"):
+        nc.batch_size_sweep(blobs, {"none": 0.1}, [4], seeds=[0], samples=64, lr_scaling="cubic")
+    with pytest.raises(ValueError, match="samples"):
+        nc.batch_size_sweep(blobs, {"none": 0.1}, [4, 16], seeds=[0], samples=8)
+
+
+def test_l2_without_bias_has_factor_one_and_forgets_the_norm():
+    net = nc.build_mlp("l2_nobias", [6, 5, 3], generator=torch.Generator().manual_seed(0)).double()
+    assert all(m.bias is None for m in net.modules() if isinstance(m, nn.Linear))
+    first = nn.Sequential(*list(net.children())[:2])  # L2Norm -> Linear(bias=False)
+    x = torch.randn(7, 6, generator=torch.Generator().manual_seed(1), dtype=torch.float64) * 5
+    ratio = divergence.one_step(first, x, lr=0.01).ratio
+    torch.testing.assert_close(ratio, torch.ones(7, dtype=torch.float64), rtol=0, atol=1e-10)
+    with_bias = nn.Sequential(*list(nc.build_mlp("l2", [6, 5, 3]).double().children())[:2])
+    torch.testing.assert_close(
+        divergence.one_step(with_bias, x, lr=0.01).ratio, torch.full((7,), 2.0, dtype=torch.float64)
+    )
+    with torch.no_grad():
+        torch.testing.assert_close(net(3 * x), net(x))  # scale-invariant: the norm is discarded
+
+
+def test_lr_grid_and_paper_results(tmp_path):
+    assert nc.lr_grid("affine_like", 3) == [2.0, 8.0, 32.0]
+    assert nc.lr_grid("none", 5) == pytest.approx([0.025, 0.1, 0.4, 1.6, 6.4])
+    with pytest.raises(ValueError, match="method"):
+        nc.lr_grid("nope", 3)
+    assert nc.load_paper_results(tmp_path / "missing.json") is None
+    (tmp_path / "r.json").write_text('{"scale": "paper"}')
+    assert nc.load_paper_results(tmp_path / "r.json") == {"scale": "paper"}
+
+
+def test_plot_batch_budget():
+    matplotlib.use("Agg")
+    table = [{"method": "none", "batch_size": b, "n": 3, "mean": 0.5, "sd": 0.01} for b in (8, 32)]
+    diffs = {"a minus b": {"mean": -0.01, "lo": -0.02, "hi": 0.0, "significant": False}}
+    fig = norm_plots.plot_batch_budget(table, diffs, {"plain": [1.0, 0.5]}, [1, 2])
+    assert len(fig.axes) == 3

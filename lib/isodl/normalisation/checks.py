@@ -1,4 +1,4 @@
-"""Notebooks 10, 11: exercise checks (predicted step, affine-like layer and its initialisation).
+"""Notebooks 10-12 (10, 11, 12): exercise checks (predicted step, affine-like layer and its initialisation, paired interval).
 
 Each check compares the learner's function with the library's reference on
 random inputs through :func:`isodl.exercises.compare_functions`, with hints for
@@ -10,7 +10,9 @@ the usual mistakes, and is registered with :func:`isodl.exercises.register_check
   formula of :class:`isodl.normalisation.layers.AffineLike`) and
   :func:`check_affine_like_init` (``init_affine_like_(layer)``: weights
   ``N(0, 1)`` and bias 0, in place, judged by the statistics of the weights it
-  leaves).
+  leaves);
+* notebook 12: :func:`check_paired_interval` (``paired_interval(a, b)``, the
+  paired difference of two per-seed results with its 95 % t interval).
 
 The learner's initialiser draws from PyTorch's global stream
 (``layer.weight.normal_(0.0, 1.0)``, as the exercise suggests), so
@@ -32,6 +34,8 @@ __all__ = [
     "check_affine_like",
     "AFFINE_LIKE_INIT_HINTS",
     "check_affine_like_init",
+    "PAIRED_HINTS",
+    "check_paired_interval",
 ]
 
 
@@ -255,3 +259,75 @@ def check_affine_like_init(fn, *, n_trials: int = 4, seed: int = 0, verbose: boo
 
 
 register_check(check_affine_like_init)
+
+
+# --------------------------------------------------------------------------- notebook 12
+# (reference: isodl.normalisation.experiments.paired_difference)
+
+
+def _paired_reference(a, b):
+    from isodl.normalisation.experiments import paired_difference
+
+    d = paired_difference(dict(enumerate(a.tolist())), dict(enumerate(b.tolist())))
+    return torch.tensor([d["mean"], d["lo"], d["hi"]], dtype=torch.float64)
+
+
+def _paired_inputs(gen: torch.Generator):
+    n = int(torch.randint(3, 9, (1,), generator=gen))
+    base = 5 * torch.rand(n, generator=gen, dtype=torch.float64)  # a shared per-seed effect: pairing matters
+    a = base + 0.05 * torch.randn(n, generator=gen, dtype=torch.float64) + 0.02
+    b = base + 0.05 * torch.randn(n, generator=gen, dtype=torch.float64)
+    return a, b
+
+
+def _interval(mean, sd, n, q):
+    half = q * sd / n**0.5
+    return torch.tensor([mean, mean - half, mean + half], dtype=torch.float64)
+
+
+def _paired_normal_quantile(got, expected, inputs) -> bool:
+    a, b = inputs
+    d = a - b
+    return any(
+        _close_to(got, _interval(float(d.mean()), float(d.std()), len(d), q)) for q in (1.96, 1.959963984540054, 2.0)
+    )
+
+
+def _paired_biased_sd(got, expected, inputs) -> bool:
+    from scipy import stats
+
+    a, b = inputs
+    d = a - b
+    return _close_to(
+        got, _interval(float(d.mean()), float(d.std(unbiased=False)), len(d), stats.t.ppf(0.975, len(d) - 1))
+    )
+
+
+def _paired_unpaired(got, expected, inputs) -> bool:
+    a, b = inputs
+    return (
+        abs(float(got[0]) - float((a - b).mean())) < 1e-9
+        and float(got[2] - got[1]) > float(expected[2] - expected[1]) * 1.5
+    )
+
+
+PAIRED_HINTS = (
+    (
+        _paired_normal_quantile,
+        "with a handful of seeds use Student's t quantile, scipy.stats.t.ppf(0.975, n - 1), not 1.96",
+    ),
+    (_paired_biased_sd, "the standard deviation of the differences needs n - 1 in the denominator (unbiased)"),
+    (
+        _paired_unpaired,
+        "pair the seeds: take the differences a_i - b_i first, then their mean and spread (not two separate spreads)",
+    ),
+)
+
+
+@exercise_check(_paired_reference, _paired_inputs, rtol=1e-9, atol=1e-12, hints=PAIRED_HINTS)
+def check_paired_interval(fn, *, n_trials: int = 6, seed: int = 0, verbose: bool = True) -> CheckResult:
+    """Check notebook 12's exercise ``paired_interval(a, b)``: ``[mean, lo, hi]`` of ``a - b`` paired by seed, 95 % t interval.
+
+    Inputs are two float64 vectors of 3 to 8 per-seed values sharing a per-seed effect. The reference is
+    :func:`isodl.normalisation.experiments.paired_difference`.
+    """

@@ -1,8 +1,9 @@
 """Notebooks 11, 12: the plain-SGD comparison of normalisation methods and the batch-size experiment.
 
-Notebook 11's experiments: normalisers against the affine-like layer, under plain SGD.
+Notebook 12's experiments: normalisers against the affine-like layer, under plain SGD.
 
-Notebook 11 (``11_normalisation_from_first_principles.ipynb``) uses everything here:
+Notebook 12 (``12_normalisation_experiments.ipynb``) uses everything here (notebook 11 its
+data split, :func:`build_mlp` and :func:`train_run` for the initialisation pitfall):
 
 * :func:`build_mlp` -- the same MLP with ``"none"``, ``"batchnorm"``,
   ``"layernorm"``, ``"rmsnorm"``, ``"l2"`` or ``"affine_like"`` layers, plus
@@ -16,7 +17,9 @@ Notebook 11 (``11_normalisation_from_first_principles.ipynb``) uses everything h
   method on a grid (chosen by *validation* accuracy), several seeds, mean and
   spread of the test accuracy at the chosen rate;
 * :func:`batch_size_sweep` and :func:`batch_size_slopes` -- the batch-size test
-  with a fixed number of steps (or of epochs, to show the confound);
+  at a fixed sample budget with the rate scaled with ``B`` (or with fixed
+  steps or epochs, to show the confounds); :func:`slope_differences`,
+  :func:`paired_difference` and :func:`mean_ci` -- paired statistics over seeds;
 * :func:`effective_step_ratios` -- per-sample ``|dz| / (lr |dL/dz|)`` at the
   first layer after one training step (the histogram test);
 * :func:`scale_ablation` -- each method at its chosen rate on inputs scaled
@@ -45,6 +48,7 @@ import math
 import time
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 import torch
@@ -76,17 +80,27 @@ __all__ = [
     "batch_size_sweep",
     "batch_size_table",
     "batch_size_slopes",
+    "paired_difference",
+    "mean_ci",
+    "slope_differences",
+    "L2_NO_BIAS",
+    "LR_CENTRES",
+    "PAPER_RESULTS",
+    "lr_grid",
+    "load_paper_results",
     "effective_step_ratios",
     "activation_spread",
     "affine_inputs",
     "scale_ablation",
 ]
 
-#: The comparison set of notebook 11.
+#: The comparison set of notebook 12.
 METHODS = ("none", "batchnorm", "layernorm", "rmsnorm", "l2", "affine_like")
 #: The optimiser-side control: plain affine forward, each sample's weight gradient divided by |x|^2 + 1.
 CONTROL = "rescaled_grad"
-ALL_METHODS = METHODS + (CONTROL,)
+#: L2 pre-normalisation with bias-free linear maps: factor exactly 1, and the norm is still discarded.
+L2_NO_BIAS = "l2_nobias"
+ALL_METHODS = METHODS + (CONTROL, L2_NO_BIAS)
 #: Names for tables and legends.
 LABELS = {
     "none": "none (plain affine)",
@@ -96,7 +110,45 @@ LABELS = {
     "l2": "L2 pre-norm",
     "affine_like": "affine-like",
     "rescaled_grad": "rescaled-gradient control",
+    "l2_nobias": "L2 pre-norm, no bias",
 }
+
+
+#: The centre of each method's learning-rate grid (near its optimum at course scale); :func:`lr_grid` spreads by 4.
+LR_CENTRES = {
+    "none": 0.4,
+    "batchnorm": 0.2,
+    "layernorm": 0.2,
+    "rmsnorm": 0.2,
+    "l2": 2.0,
+    "l2_nobias": 8.0,
+    "affine_like": 8.0,
+    "rescaled_grad": 8.0,
+}
+
+#: Where ``scripts/normalisation_experiments.py`` writes its committed paper-scale results (notebook 12 reads them).
+PAPER_RESULTS = Path(__file__).resolve().parents[3] / "scripts" / "results" / "normalisation_experiments_paper.json"
+
+
+def lr_grid(method: str, points: int) -> list[float]:
+    """A factor-4 log grid of ``points`` learning rates around :data:`LR_CENTRES` ``[method]`` (lower side first)."""
+    method = check_choice("method", method, ALL_METHODS)
+    points = check_int("points", points, minimum=1)
+    lo = -(points // 2)
+    return [LR_CENTRES[method] * 4.0 ** (lo + i) for i in range(points)]
+
+
+def load_paper_results(path=None) -> dict | None:
+    """The committed results of ``scripts/normalisation_experiments.py`` (``None`` if the file is missing).
+
+    ``path`` defaults to :data:`PAPER_RESULTS`. Notebook 12 plots them beside its own small live run.
+    """
+    import json
+
+    p = PAPER_RESULTS if path is None else Path(path)
+    if not p.exists():
+        return None
+    return json.loads(p.read_text())
 
 
 # --------------------------------------------------------------------------- the control layer
@@ -179,7 +231,9 @@ def build_mlp(
     * ``"affine_like"``: every Linear replaced by :class:`~isodl.normalisation.layers.AffineLike`
       (output layer included, no other normaliser); ``init`` ``"normal"``
       (default, ``N(0, 1)``, bias 0) or ``"linear"`` (nn.Linear's, the pitfall);
-    * ``"rescaled_grad"``: every Linear replaced by :class:`RescaledGradLinear`.
+    * ``"rescaled_grad"``: every Linear replaced by :class:`RescaledGradLinear`;
+    * ``"l2_nobias"``: like ``"l2"`` but every Linear without a bias, so the
+      factor is exactly 1 (not 2) while the input's norm is still discarded.
 
     ``generator``: draw the initial weights from this ``torch.Generator``
     (layer by layer, the same distributions and order as without it, so a
@@ -202,10 +256,12 @@ def build_mlp(
             layers.append(AffineLike(a, b, init=init or "normal", generator=generator))
         elif method == "rescaled_grad":
             layers.append(linear(a, b, generator=generator, cls=RescaledGradLinear))
-        elif method == "l2":
-            dense = linear(a, b, generator=generator)  # drawn, then replaced: the stream stays nn.Linear's
+        elif method in ("l2", "l2_nobias"):
+            with_bias = method == "l2"
+            dense = linear(a, b, bias=with_bias, generator=generator)  # drawn, then replaced: nn.Linear's stream
             nn.init.normal_(dense.weight, 0.0, 1.0, generator=generator)
-            nn.init.zeros_(dense.bias)
+            if with_bias:
+                nn.init.zeros_(dense.bias)
             layers += [L2Norm(), dense]
         else:
             layers.append(linear(a, b, generator=generator))
@@ -545,17 +601,30 @@ def batch_size_sweep(
     seeds: Sequence[int],
     steps: int | None = None,
     epochs: int | None = None,
+    samples: int | None = None,
+    lr_scaling: str = "none",
+    reference_batch: int = 32,
     widths: Sequence[int] | None = None,
 ) -> list[dict]:
-    """Train each method of ``lrs`` (``{method: lr}``, rate fixed) at every batch size and seed.
+    """Train each method of ``lrs`` (``{method: lr}``) at every batch size and seed.
 
-    Give exactly one of ``steps`` (the fixed-number-of-steps protocol: every
-    batch size takes the same number of updates) or ``epochs`` (the
-    fixed-epoch protocol, where larger batches also mean fewer updates).
-    Rows as :func:`train_run`, plus ``protocol``.
+    Give exactly one of ``steps`` (every batch size takes the same number of
+    updates, so larger batches see more samples), ``epochs`` (the
+    fixed-epoch protocol) or ``samples`` (a fixed *sample budget*: ``samples
+    // B`` steps at batch size ``B``, so every batch size sees the same data;
+    the fair protocol for the batch-size prediction). ``lr_scaling`` sets the
+    rate at batch size ``B`` from the method's rate ``lr`` at
+    ``reference_batch``: ``"none"`` (the same rate), ``"sqrt"`` (``lr *
+    sqrt(B / reference_batch)``) or ``"linear"`` (``lr * B /
+    reference_batch``, which keeps ``lr / B`` fixed). Rows as
+    :func:`train_run`, plus ``protocol`` and ``lr_scaling``.
     """
-    if (steps is None) == (epochs is None):
-        raise ValueError("give exactly one of steps (fixed-step protocol) or epochs (fixed-epoch protocol)")
+    if sum(v is not None for v in (steps, epochs, samples)) != 1:
+        raise ValueError(
+            "give exactly one of steps (fixed steps), epochs (fixed epochs) or samples (fixed sample budget)"
+        )
+    lr_scaling = check_choice("lr_scaling", lr_scaling, ("none", "sqrt", "linear"))
+    reference_batch = check_int("reference_batch", reference_batch, minimum=1)
     methods, seeds = _check_lrs(lrs, seeds)
     if isinstance(batch_sizes, (str, bytes)) or not isinstance(batch_sizes, Sequence) or not batch_sizes:
         raise TypeError(f"batch_sizes must be a non-empty sequence of ints, got {batch_sizes!r}")
@@ -564,18 +633,33 @@ def batch_size_sweep(
     ]
     if steps is not None:
         steps = check_int("steps", steps, minimum=1)
-    else:
+    elif epochs is not None:
         epochs = check_int("epochs", epochs, minimum=1)
+    else:
+        samples = check_int("samples", samples, minimum=max(sizes))
+    scale = {
+        "none": lambda b: 1.0,
+        "sqrt": lambda b: math.sqrt(b / reference_batch),
+        "linear": lambda b: b / reference_batch,
+    }
+    protocol = "steps" if steps is not None else "epochs" if epochs is not None else "samples"
     rows = []
     for method in methods:
-        lr = check_float(f"lrs[{method!r}]", lrs[method], minimum=0.0, strict_minimum=True)
+        base = check_float(f"lrs[{method!r}]", lrs[method], minimum=0.0, strict_minimum=True)
         for b in sizes:
             if method == "batchnorm" and b == 1:
                 continue  # BatchNorm needs at least 2 samples per batch
-            n_steps = steps if steps is not None else steps_for_epochs(split.x_train.shape[0], b, epochs)
+            if protocol == "steps":
+                n_steps = steps
+            elif protocol == "epochs":
+                n_steps = steps_for_epochs(split.x_train.shape[0], b, epochs)
+            else:
+                n_steps = samples // b
+            lr = base * scale[lr_scaling](b)
             for seed in seeds:
                 row = train_run(method, split, lr=lr, batch_size=b, steps=n_steps, seed=seed, widths=widths)
-                row["protocol"] = "steps" if steps is not None else "epochs"
+                row["protocol"] = protocol
+                row["lr_scaling"] = lr_scaling
                 rows.append(row)
     return rows
 
@@ -623,6 +707,67 @@ def batch_size_slopes(rows: Sequence[Mapping]) -> dict[str, dict]:
             "slopes": slopes,
         }
     return out
+
+
+def mean_ci(values, confidence: float = 0.95) -> dict:
+    """Mean, standard error and Student-t confidence interval of ``values`` (one number per seed).
+
+    Returns ``{"mean", "se", "lo", "hi", "n"}``; with one value the standard
+    error is NaN and the interval is unbounded.
+    """
+    from scipy import stats
+
+    confidence = check_float("confidence", confidence, minimum=0.0, strict_minimum=True)
+    if not confidence < 1:
+        raise ValueError(f"confidence must be below 1, got {confidence}")
+    v = np.asarray(list(values), dtype=float)
+    if v.ndim != 1 or v.size == 0 or not np.all(np.isfinite(v)):
+        raise ValueError("values must be a non-empty list of finite numbers")
+    mean = float(v.mean())
+    if v.size < 2:
+        return {"mean": mean, "se": float("nan"), "lo": -math.inf, "hi": math.inf, "n": 1}
+    se = float(v.std(ddof=1) / math.sqrt(v.size))
+    half = float(stats.t.ppf(0.5 + confidence / 2, v.size - 1)) * se
+    return {"mean": mean, "se": se, "lo": mean - half, "hi": mean + half, "n": int(v.size)}
+
+
+def paired_difference(a: Mapping[int, float], b: Mapping[int, float], confidence: float = 0.95) -> dict:
+    """``a - b`` paired by seed (``{seed: value}`` each), with :func:`mean_ci`'s mean, standard error and interval.
+
+    Only seeds present in both count. Adds ``"significant"``: whether the
+    interval excludes 0.
+    """
+    if not isinstance(a, Mapping) or not isinstance(b, Mapping):
+        raise TypeError("a and b must be dicts {seed: value}")
+    common = sorted(set(a) & set(b))
+    if not common:
+        raise ValueError("a and b share no seed, so there is nothing to pair")
+    out = mean_ci([float(a[s]) - float(b[s]) for s in common], confidence)
+    out["significant"] = bool(out["lo"] > 0 or out["hi"] < 0)
+    out["seeds"] = common
+    return out
+
+
+def slope_differences(rows: Sequence[Mapping], reference: str, confidence: float = 0.95) -> dict[str, dict]:
+    """Per-seed slope (accuracy per doubling of B) of every method minus ``reference``'s, paired by seed.
+
+    ``rows`` as :func:`batch_size_sweep`. Returns ``{method: paired_difference}``
+    for every method but ``reference``; a negative mean says the method gains
+    less from (or loses more to) larger batches than ``reference``.
+    """
+    by: dict[str, dict[int, list[tuple[float, float]]]] = {}
+    for r in rows:
+        by.setdefault(r["method"], {}).setdefault(int(r["seed"]), []).append(
+            (math.log2(int(r["batch_size"])), float(r["test_accuracy"]))
+        )
+    if reference not in by:
+        raise ValueError(f"reference {reference!r} is not a method of the rows: {sorted(by)}")
+
+    def per_seed(method):
+        return {s: float(np.polyfit(*np.array(p).T, 1)[0]) for s, p in by[method].items() if len(p) >= 2}
+
+    ref = per_seed(reference)
+    return {m: paired_difference(per_seed(m), ref, confidence) for m in by if m != reference}
 
 
 # --------------------------------------------------------------------------- the effective-step histogram

@@ -18,6 +18,7 @@ directly.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -36,10 +37,22 @@ METHOD_STYLE = {
     "l2": dict(color="#E69F00", marker="D"),
     "affine_like": dict(color="#009E73", marker="o"),
     "rescaled_grad": dict(color="#D55E00", marker="x"),
+    "l2_nobias": dict(color="#999933", marker="P"),
 }
+
+
+def _ci_half(sd: float, n: int) -> float:
+    """Half-width of a 95 % Student-t confidence interval for a mean of ``n`` values with standard deviation ``sd``."""
+    from scipy import stats
+
+    if n < 2:
+        return 0.0
+    return float(stats.t.ppf(0.975, n - 1)) * sd / math.sqrt(n)
+
 
 __all__ = [
     "plot_batch_alignment",
+    "plot_batch_budget",
     "METHOD_STYLE",
     "plot_divergence",
     "plot_lr_sweep",
@@ -171,7 +184,7 @@ def plot_lr_sweep(summary: Sequence[Mapping], *, title: str = "Method comparison
         ax0.errorbar(
             [r["lr"] for r in rows],
             [r["test_mean"] for r in rows],
-            yerr=[r["test_sd"] for r in rows],
+            yerr=[_ci_half(r["test_sd"], r["n"]) for r in rows],
             label=LABELS.get(m, m),
             capsize=2,
             ms=4,
@@ -180,22 +193,25 @@ def plot_lr_sweep(summary: Sequence[Mapping], *, title: str = "Method comparison
     ax0.set_xscale("log")
     ax0.set_xlabel("learning rate (log scale)")
     ax0.set_ylabel("test accuracy")
-    ax0.set_title("accuracy against learning rate")
+    ns = sorted({r["n"] for r in summary})
+    ax0.set_title(f"accuracy against learning rate ({'/'.join(map(str, ns))} seeds per point, 95 % CI)", fontsize=9)
     ax0.legend(fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.2), ncol=2)
     best = [next(r for r in summary if r["method"] == m and r["best"]) for m in methods]
     ypos = np.arange(len(best))[::-1]
     ax1.barh(
         ypos,
         [r["test_mean"] for r in best],
-        xerr=[r["test_sd"] for r in best],
+        xerr=[_ci_half(r["test_sd"], r["n"]) for r in best],
         color=[METHOD_STYLE.get(r["method"], {}).get("color", "0.5") for r in best],
         alpha=0.8,
         capsize=3,
     )
-    ax1.set_yticks(ypos, [f"{LABELS.get(r['method'], r['method'])}\n(lr {r['lr']:g})" for r in best], fontsize=7)
+    ax1.set_yticks(
+        ypos, [f"{LABELS.get(r['method'], r['method'])}\n(lr {r['lr']:g}, n = {r['n']})" for r in best], fontsize=7
+    )
     lo = min(r["test_mean"] - r["test_sd"] for r in best)
     ax1.set_xlim(max(0.0, lo - 0.1), min(1.0, max(r["test_mean"] + r["test_sd"] for r in best) + 0.05))
-    ax1.set_xlabel("test accuracy at the rate chosen on validation")
+    ax1.set_xlabel("test accuracy at the chosen rate (95 % CI)")
     ax1.set_title(title)
     return fig
 
@@ -251,6 +267,78 @@ def plot_batch_size(
     ax1.set_ylabel("self-term share of a sample's step")
     ax1.set_title("the mechanism: the corrected share shrinks")
     ax1.legend(fontsize=7)
+    return fig
+
+
+def plot_batch_budget(
+    table: Sequence[Mapping],
+    slope_diffs: Mapping[str, Mapping],
+    shares: Mapping[str, Sequence[float]],
+    share_sizes: Sequence[int],
+    *,
+    title: str = "fixed sample budget",
+):
+    """Notebook 12's batch-size test in three panels.
+
+    Left: test accuracy against ``B`` per method (rows of
+    :func:`~isodl.normalisation.experiments.batch_size_table`, 95 % CI).
+    Middle: each entry of ``slope_diffs`` (``{label: paired_difference}``,
+    slope per doubling of ``B`` minus a reference method's, paired by seed)
+    with its 95 % CI; the prediction says the affine-like layer's should be
+    clearly negative. Right: the kernel-only self-term share for each curve of
+    ``shares`` (the course's candidate mechanism, plain affine included).
+    """
+    from matplotlib.ticker import FuncFormatter
+
+    from isodl.core.plots import COLORS, figure
+
+    plain = FuncFormatter(lambda v, _: f"{v:g}")
+    fig, (ax0, ax1, ax2) = figure(3, width=12.0, height=3.7)
+    for m in dict.fromkeys(r["method"] for r in table):
+        rows = sorted((r for r in table if r["method"] == m), key=lambda r: r["batch_size"])
+        ax0.errorbar(
+            [r["batch_size"] for r in rows],
+            [r["mean"] for r in rows],
+            yerr=[_ci_half(r["sd"], r["n"]) for r in rows],
+            label=f"{LABELS.get(m, m)} (n = {rows[0]['n']})",
+            capsize=2,
+            ms=4,
+            **METHOD_STYLE.get(m, {}),
+        )
+    ax0.set_xscale("log", base=2)
+    ax0.xaxis.set_major_formatter(plain)
+    ax0.set_xlabel("batch size B (log scale)")
+    ax0.set_ylabel("test accuracy (95 % CI)")
+    ax0.set_title(title, fontsize=9)
+    ax0.legend(fontsize=7)
+    labels = list(slope_diffs)
+    ypos = np.arange(len(labels))[::-1]
+    for y, label in zip(ypos, labels):
+        d = slope_diffs[label]
+        colour = COLORS[3] if d.get("significant") else "0.4"
+        ax1.errorbar(
+            [d["mean"]], [y], xerr=[[d["mean"] - d["lo"]], [d["hi"] - d["mean"]]], fmt="o", color=colour, capsize=3
+        )
+    ax1.axvline(0, color="k", lw=0.8)
+    ax1.set_yticks(ypos, labels, fontsize=7)
+    ax1.set_xlabel("difference of slopes (accuracy per doubling of B)")
+    ax1.set_title("paired by seed, 95 % CI (red: excludes 0)", fontsize=9)
+    styles = [
+        dict(color=COLORS[0], lw=5, alpha=0.4),
+        dict(color=COLORS[2], marker="o", ms=3),
+        dict(color=COLORS[1], marker="s", ms=3),
+    ]
+    for (label, curve), style in zip(shares.items(), styles):
+        ax2.plot(share_sizes, curve, label=label, **style)
+    ax2.plot(share_sizes, [1 / b for b in share_sizes], ls=":", color="0.5", label="1/B")
+    ax2.set_xscale("log", base=2)
+    ax2.set_yscale("log")
+    ax2.xaxis.set_major_formatter(plain)
+    ax2.yaxis.set_major_formatter(plain)
+    ax2.set_xlabel("batch size B (log scale)")
+    ax2.set_ylabel("self-term share |K_mm| / sum_n |K_nm|")
+    ax2.set_title("candidate mechanism: plain and affine-like alike", fontsize=9)
+    ax2.legend(fontsize=7)
     return fig
 
 
