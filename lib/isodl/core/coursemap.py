@@ -69,7 +69,7 @@ COURSE_MAP = [
     (
         "08_buffer_rule_and_adaptation",
         "The buffer rule and task adaptation",
-        "the buffer rule during training; tasks appended and dropped; what each step costs; neuroabundance",
+        "the buffer rule during training; tasks appended and dropped; what each step costs; the grow/shrink grid",
         "isodl.topology (network, schedules)",
     ),
     (
