@@ -47,7 +47,7 @@ def plot_weights(weights: Sequence, titles: Sequence[str], *, suptitle: str = ""
     if len(weights) == 0 or len(weights) != len(titles):
         raise ValueError("weights and titles must be non-empty and of the same length")
     k = len(weights)
-    fig, axes = plt.subplots(2, k, figsize=(min(2.1 * k + 0.8, 12), 5.2), squeeze=False)
+    fig, axes = plt.subplots(2, k, figsize=(max(4.5, min(2.1 * k + 0.8, 12)), 5.2), squeeze=False)
     cmap = plt.get_cmap("viridis")
     for c, (w, title) in enumerate(zip(weights, titles)):
         w = torch.as_tensor(w, dtype=torch.float64)
