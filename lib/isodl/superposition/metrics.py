@@ -53,7 +53,7 @@ __all__ = [
     "output_rank",
 ]
 
-#: Values of D_i that uniform polytopes give (paper, Section 6): 1 (own dimension), 3/4 (tetrahedron),
+#: Values of D_i that uniform polytopes give (as listed in the paper): 1 (own dimension), 3/4 (tetrahedron),
 #: 2/3 (triangle), 1/2 (antipodal pair), 2/5 (pentagon), 3/8 (square antiprism), 1/3.
 PREFERRED_DIMENSIONALITIES = (1.0, 3 / 4, 2 / 3, 1 / 2, 2 / 5, 3 / 8, 1 / 3)
 
