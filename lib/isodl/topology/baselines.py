@@ -31,14 +31,14 @@ import torch
 import torch.nn.functional as F
 
 from isodl.core.train import predict
-from isodl.core.validate import check_int, check_tensor
+from isodl.core.validate import check_generator, check_int, check_tensor
 from isodl.topology.network import ElementwiseTanhMLP, IsotropicMLP
 from isodl.topology.schedules import function_change
 
 __all__ = ["magnitude_prune", "compare_removals", "REMOVAL_METHODS"]
 
 #: The methods of :func:`compare_removals`, in the order they are reported.
-REMOVAL_METHODS = ("svd", "magnitude", "elementwise")
+REMOVAL_METHODS = ("svd", "magnitude", "random_basis", "elementwise")
 
 
 @torch.no_grad()
@@ -100,12 +100,15 @@ def compare_removals(
     *,
     layer: int = 1,
     counts: Sequence[int] = (8, 16),
+    generator: torch.Generator | None = None,
 ) -> dict[str, dict[int, dict[str, float]]]:
     """Function change of removing ``count`` neurons from hidden layer ``layer``, by method (copies; inputs untouched).
 
     ``"svd"``: :meth:`IsotropicMLP.neurodegeneration` (fresh SVD per neuron,
     ``o``/psi compensation); ``"magnitude"``: :func:`magnitude_prune` of the
-    same isotropic network in its native basis; ``"elementwise"``:
+    same isotropic network in its native basis; ``"random_basis"``: the same
+    after an exact random rotation of the layer (``generator``), so the
+    neurons are ranked in a basis neither trained nor chosen; ``"elementwise"``:
     :func:`magnitude_prune` of the elementwise network (mean replacement from
     ``x_reference``). Returns ``{method: {count: function_change(...)}}``
     measured on ``x_test`` with labels ``y_test``.
@@ -117,6 +120,7 @@ def compare_removals(
     if isinstance(counts, (str, bytes)) or not isinstance(counts, Sequence) or not counts:
         raise TypeError(f"counts must be a non-empty sequence of removal counts, got {counts!r}")
     counts = [check_int(f"counts[{i}]", c, minimum=1) for i, c in enumerate(counts)]
+    gen = check_generator(generator) or torch.Generator().manual_seed(0)
     iso_before = predict(isotropic, x_test.to(isotropic.dtype))
     el_before = predict(elementwise, x_test.to(elementwise.dtype))
     out: dict[str, dict[int, dict[str, float]]] = {m: {} for m in REMOVAL_METHODS}
@@ -127,6 +131,12 @@ def compare_removals(
         m = copy.deepcopy(isotropic)
         magnitude_prune(m, layer, c)
         out["magnitude"][c] = function_change(iso_before, predict(m, x_test.to(m.dtype)), y_test)
+        m = copy.deepcopy(isotropic)
+        n = m.weights[layer].shape[0]
+        q, r = torch.linalg.qr(torch.randn(n, n, generator=gen, dtype=torch.float64))
+        m.rotate_layer(layer, q * torch.sign(torch.diagonal(r)))
+        magnitude_prune(m, layer, c)
+        out["random_basis"][c] = function_change(iso_before, predict(m, x_test.to(m.dtype)), y_test)
         m = copy.deepcopy(elementwise)
         magnitude_prune(m, layer, c, x_reference=x_reference)
         out["elementwise"][c] = function_change(el_before, predict(m, x_test.to(m.dtype)), y_test)
