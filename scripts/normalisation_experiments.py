@@ -14,7 +14,7 @@ numbers):
    from the plain network's and from BatchNorm's slope, with 95 % confidence intervals. The author's public post
    predicts a clearly more negative slope for divergence-correcting layers than for plain affine layers or BatchNorm.
 
-    python scripts/normalisation_experiments.py                  # paper scale (about 15 min on a busy 2-core CPU)
+    python scripts/normalisation_experiments.py                  # paper scale (30 min on a busy 2-core CPU)
     python scripts/normalisation_experiments.py --scale course   # notebook 12's sizes (about 1 min)
 
 The results go to ``scripts/results/normalisation_experiments_<scale>.json``; notebook 12 plots the paper-scale file
