@@ -75,7 +75,9 @@ def test_grow_shrink_grid_smoke(tmp_path, capsys):
 def test_quantisation_nulls_smoke(tmp_path, capsys):
     script = _load("quantisation_nulls")
     out = tmp_path / "q.json"
-    result = script.main(["--epochs", "1", "--seeds", "1", "--gains", "6", "--families", "tanh", "isotropic tanh", "--out", str(out)])
+    result = script.main(
+        ["--epochs", "1", "--seeds", "1", "--gains", "6", "--families", "tanh", "isotropic tanh", "--out", str(out)]
+    )
     text = capsys.readouterr().out
     assert "wrote 2 runs" in text and out.is_file()
     from isodl.symmetry import autoencoder

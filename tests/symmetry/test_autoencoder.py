@@ -244,6 +244,8 @@ def test_null_plots_render_and_share_one_colour_scale(digits):
         f.savefig(io.BytesIO(), format="png")  # draws every artist
     null = sym_plots.plot_against_null({"tanh": ([0.5, 0.6], [0.52, math.nan])}, title="H")
     assert null.axes[0].get_legend().get_texts()[0].get_text() == "tanh (1)"
+    srm_only = sym_plots.plot_alignment_explorer({"m": z}, {"I": torch.eye(8)}, "m", "I", show_pppm=False)
+    assert len(srm_only.axes) == 1 and not srm_only.axes[0].images  # notebook 03: no PPPM panel before PPPM is taught
     with pytest.raises(ValueError, match="same length"):
         sym_plots.plot_against_null({"a": ([0.1], [0.1, 0.2])})
     with pytest.raises(TypeError, match="UnitDiagnostics"):
