@@ -316,3 +316,10 @@ def test_plot_recall_sweep():
         rnn_plots.plot_recall_sweep({}, [3], k=4, chance=0.5)
     with pytest.raises(TypeError, match="delays"):
         rnn_plots.plot_recall_sweep(acc, 3, k=4, chance=0.5)
+
+
+def test_plot_online():
+    fig = rnn_plots.plot_online({"forward": [[0.5, 1.0], [0.4, 0.9]], "bptt": [[0.5, 0.5]]}, chance=0.5)
+    assert isinstance(fig, Figure) and len(fig.axes[0].get_lines()) == 6
+    with pytest.raises(TypeError, match="runs"):
+        rnn_plots.plot_online({}, chance=0.5)

@@ -83,3 +83,24 @@ def test_zero_symbol_columns_start_at_zero_and_only_the_exact_gradient_moves_the
 def test_train_recall_rejects_bad_zero_symbol_columns():
     with pytest.raises(TypeError, match="zero_symbol_columns"):
         train_recall("bptt", 0, zero_symbol_columns="yes", **SMALL)
+
+
+def test_recall_stream_and_online_learning_methods():
+    from isodl.recurrent.tasks import recall_stream, train_online
+
+    x, y = recall_stream(3, 4, 2, seed=1, batch=2)
+    assert x.shape == (15, 2, 3) and y.shape == (15, 2)
+    assert [t for t in range(15) if y[t, 0] >= 0] == [4, 9, 14]  # a cue closes every episode
+    small = dict(episodes=4, delay=4, hidden_size=5, batch=3, k=2)
+    fwd = train_online("forward", 0, **small)
+    bptt = train_online("bptt", 0, **small)
+    tb = train_online("tbptt", 0, **small)
+    assert fwd.updates_during_stream == 4 == tb.updates_during_stream and bptt.updates_during_stream == 0
+    assert len(fwd.accuracies) == len(bptt.accuracies) == len(tb.accuracies) == 4
+    # the first cue comes before any update, so all three see the same untrained network there
+    assert fwd.accuracies[0] == bptt.accuracies[0] == tb.accuracies[0]
+    # truncation (k = 2 < 5 steps per episode) never reaches the symbol weights; forward sensitivity does
+    assert torch.equal(tb.model.W_xh[:, :2].detach(), torch.zeros(5, 2, dtype=torch.float64))
+    assert fwd.model.W_xh[:, :2].abs().max() > 0
+    with pytest.raises(ValueError, match="method"):
+        train_online("rtrl", 0, **small)

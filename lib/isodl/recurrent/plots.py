@@ -40,6 +40,7 @@ __all__ = [
     "plot_costs",
     "plot_recall_training",
     "plot_recall_sweep",
+    "plot_online",
 ]
 
 #: One colour per gradient method, shared by the figures of notebook 13.
@@ -465,4 +466,41 @@ def plot_recall_sweep(
     ax.set_ylabel("final test accuracy")
     ax.set_title(title, fontsize=9)
     ax.legend(loc="upper right", bbox_to_anchor=(1.0, 0.9), fontsize=7)
+    return fig
+
+
+def plot_online(
+    runs: Mapping[str, Sequence[Sequence[float]]], *, chance: float, title: str = "Learning online"
+) -> Figure:
+    """Accuracy at each cue of one long stream, per method: thin lines one per seed, thick their mean.
+
+    ``runs`` maps a method (``"forward"``, ``"tbptt"``, ``"bptt"``) to a list of per-seed accuracy lists, one value
+    per cue (from :func:`isodl.recurrent.tasks.train_online`).
+    """
+    if not isinstance(runs, Mapping) or not runs:
+        raise TypeError("runs must be a non-empty dict {method: [accuracies per seed]}")
+    labels = {
+        "forward": "forward sensitivity (RTRL): update at every cue",
+        "tbptt": "truncated BPTT online: update at every cue",
+        "bptt": "BPTT: no update until the stream ends",
+    }
+    fig, ax = figure(1, width=7.0, height=3.6)
+    for i, (method, per_seed) in enumerate(runs.items()):
+        arr = np.asarray([list(a) for a in per_seed], dtype=float)
+        colour = _colour(method, i)
+        for row in arr:
+            ax.plot(np.arange(1, arr.shape[1] + 1), row, color=colour, lw=0.6, alpha=0.35)
+        ax.plot(
+            np.arange(1, arr.shape[1] + 1),
+            arr.mean(0),
+            color=colour,
+            lw=2,
+            label=f"{labels.get(method, method)} (mean of {len(arr)})",
+        )
+    ax.axhline(chance, color="0.5", ls=":", lw=1, label=f"chance ({chance:.2f})")
+    ax.set_ylim(0, 1.05)
+    ax.set_xlabel("episode (cue) within the one long sequence")
+    ax.set_ylabel("accuracy at the cue, before its update")
+    ax.set_title(title, fontsize=9)
+    ax.legend(fontsize=7, loc="lower right")
     return fig

@@ -26,7 +26,16 @@ from isodl.core.validate import check_bool, check_choice, check_float, check_int
 from isodl.recurrent.models import IGNORE_INDEX, TanhRNN
 from isodl.recurrent.sensitivity import forward_sensitivity_steps, truncated_bptt_gradients
 
-__all__ = ["recall_task", "recall_loss", "RECALL_METHODS", "RecallRun", "train_recall"]
+__all__ = [
+    "recall_task",
+    "recall_loss",
+    "RECALL_METHODS",
+    "RecallRun",
+    "train_recall",
+    "recall_stream",
+    "OnlineRun",
+    "train_online",
+]
 
 
 # --------------------------------------------------------------------------- #
@@ -258,3 +267,103 @@ def train_recall(
         if done > evaluated[-1]:
             evaluate(done)
     return RecallRun(net, initial, (evaluated, accuracies), diverged)
+
+
+# --------------------------------------------------------------------------- #
+# Learning online, inside one long sequence
+# --------------------------------------------------------------------------- #
+
+
+def recall_stream(
+    episodes: int, delay: int, n_symbols: int, seed: int = 0, *, batch: int = 16, dtype: torch.dtype | None = None
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """``episodes`` recall tasks (:func:`recall_task`) back to back: one long sequence per stream, no reset between them.
+
+    Returns ``(inputs, targets)`` of shapes ``[episodes * (delay + 1), batch, n_symbols + 1]`` and
+    ``[episodes * (delay + 1), batch]``; a target sits at every cue. Episode ``e`` is drawn from seed
+    ``100_000 * seed + e``.
+    """
+    episodes = check_int("episodes", episodes, minimum=1)
+    seed = check_int("seed", seed, minimum=0)
+    parts = [recall_task(delay, n_symbols, seed=100_000 * seed + e, batch=batch, dtype=dtype) for e in range(episodes)]
+    return torch.cat([x for x, _ in parts]), torch.cat([y for _, y in parts])
+
+
+@dataclass(frozen=True)
+class OnlineRun:
+    """One run of :func:`train_online`: the accuracy at every cue (mean over streams) and the updates made during the stream."""
+
+    accuracies: list[float]
+    updates_during_stream: int
+    model: TanhRNN
+
+
+def train_online(
+    method: str,
+    seed: int,
+    *,
+    episodes: int = 60,
+    delay: int = 7,
+    n_symbols: int = 2,
+    hidden_size: int = 16,
+    batch: int = 16,
+    lr: float = 0.02,
+    k: int = 4,
+    dtype: torch.dtype = torch.float64,
+) -> OnlineRun:
+    """Learn the recall task *during* one long stream of episodes (:func:`recall_stream`), never resetting the state.
+
+    * ``"forward"``: forward sensitivity (RTRL) runs along the stream; at every cue the gradient of that cue's loss
+      (the increment of the running gradient) goes to Adam at once, and the next steps use the new weights (the
+      sensitivity carries on across the update, as in RTRL);
+    * ``"tbptt"``: online truncated BPTT: the state is detached every ``k`` steps and after every update; an update at
+      every cue, the same rate;
+    * ``"bptt"``: exact BPTT needs the whole stream before its first update, so the weights do not change during it.
+
+    The symbol-reading columns of ``W_xh`` start at zero (as :func:`train_recall` with ``zero_symbol_columns=True``).
+    The accuracy at each cue is measured *before* that cue's update. Notebook 13.
+    """
+    method = check_choice("method", method, RECALL_METHODS)
+    seed = check_int("seed", seed, minimum=0)
+    k = check_int("k", k, minimum=1)
+    lr = check_float("lr", lr, minimum=0.0, strict_minimum=True)
+    x, y = recall_stream(episodes, delay, n_symbols, seed, batch=batch, dtype=dtype)
+    net = TanhRNN(n_symbols + 1, hidden_size, n_symbols, dtype=dtype, generator=torch.Generator().manual_seed(seed))
+    with torch.no_grad():
+        net.W_xh[:, :n_symbols] = 0.0
+    optimiser = torch.optim.Adam(net.parameters(), lr=lr)
+    cue = y[:, 0] != IGNORE_INDEX
+    accuracies, updates = [], 0
+    if method == "forward":
+        previous = {name: torch.zeros_like(p) for name, p in net.named_parameters()}
+        for step in forward_sensitivity_steps(net, x, y, recall_loss, time_reduction="sum"):
+            if not cue[step.t]:
+                continue
+            with torch.no_grad():
+                logits = net.readout(step.state, dict(net.named_parameters()))
+                accuracies.append(float(correct(logits, y[step.t]).double().mean()))
+            for name, p in net.named_parameters():
+                p.grad = step.gradients[name] - previous[name]  # this cue's loss only
+            previous = {name: g.clone() for name, g in step.gradients.items()}
+            optimiser.step()
+            updates += 1
+    elif method == "tbptt":
+        params = dict(net.named_parameters())
+        h = net.initial_state(batch)
+        for t in range(x.shape[0]):
+            if t % k == 0:
+                h = h.detach()
+            h = net.cell(h, x[t], params)
+            if cue[t]:
+                logits = net.readout(h, params)
+                accuracies.append(float(correct(logits.detach(), y[t]).double().mean()))
+                optimiser.zero_grad()
+                F.cross_entropy(logits, y[t]).backward()
+                optimiser.step()
+                updates += 1
+                h = h.detach()
+    else:
+        with torch.no_grad():
+            logits = net(x)[cue]
+        accuracies = [float(correct(lg, yy).double().mean()) for lg, yy in zip(logits, y[cue])]
+    return OnlineRun(accuracies=accuracies, updates_during_stream=updates, model=net)
