@@ -2,7 +2,7 @@
 
 layers       notebooks 10-11: L2/RMS normalisation, the affine-like layer, PatchNorm, attention
 divergence   notebooks 10-11: one SGD step measured exactly; mini-batch kernels
-experiments  notebook 11: the plain-SGD method comparison and the batch-size test
+experiments  notebook 12: the plain-SGD method comparison and the batch-size test
 plots        notebooks 10-11: figures
 checks       notebooks 10-11: exercise checks
 

@@ -1,8 +1,9 @@
 """Notebooks 10-12 (10, 11, 12): the affine divergence, one SGD step measured exactly, mini-batch kernels.
 
 The Affine Divergence: how one SGD step moves activations. Notebooks 10
-(``10_affine_divergence.ipynb``) and 10
-(``11_normalisation_from_first_principles.ipynb``) derive everything here;
+(``10_affine_divergence.ipynb``) and 11
+(``11_normalisation_from_first_principles.ipynb``) derive everything here
+(notebook 12 reuses the self-share curve);
 the layers that correct the divergence are in :mod:`isodl.normalisation.layers`.
 
 The one-step identity

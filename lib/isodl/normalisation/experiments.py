@@ -182,7 +182,7 @@ class RescaledGradLinear(nn.Linear):
     affine-like layer, while the function the network computes is the plain
     MLP's. The gradient passed back to the input is the true one. This is the
     course's control that separates "update geometry" from "architecture"
-    (notebook 11); it always has a bias. ``device`` and ``dtype`` are passed
+    (notebook 12); it always has a bias. ``device`` and ``dtype`` are passed
     to ``nn.Linear``.
     """
 

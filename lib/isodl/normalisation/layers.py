@@ -2,8 +2,8 @@
 
 The layers whose one SGD step :mod:`isodl.normalisation.divergence` measures
 (notebook 10, ``10_affine_divergence.ipynb``) and
-:mod:`isodl.normalisation.experiments` compares (notebook 11,
-``11_normalisation_from_first_principles.ipynb``). One SGD step through a plain
+:mod:`isodl.normalisation.experiments` compares (notebook 12,
+``12_normalisation_experiments.ipynb``; notebook 11 derives them). One SGD step through a plain
 affine layer ``z = W x + b`` moves its output by ``|x|^2 + 1`` times the
 steepest-descent step in activation space: the *divergence factor*,
 :func:`affine_factor` (G. Bird, "The Affine Divergence", arXiv 2512.22247; the

@@ -10,7 +10,7 @@ directly.
   :func:`isodl.normalisation.divergence.divergence_data`, the predictions from
   :func:`isodl.normalisation.layers.affine_factor` and
   :func:`isodl.normalisation.divergence.self_share_curve`).
-* Notebook 11, from the result rows of :mod:`isodl.normalisation.experiments`:
+* Notebook 12, from the result rows of :mod:`isodl.normalisation.experiments`:
   :func:`plot_lr_sweep`, :func:`plot_batch_size`, :func:`plot_effective_steps`
   and :func:`plot_scale_ablation`; :data:`METHOD_STYLE` gives every method one
   colour and marker.
