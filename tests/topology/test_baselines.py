@@ -81,6 +81,8 @@ def test_compare_removals_ranks_svd_first_on_a_low_rank_layer():
     out = baselines.compare_removals(iso, el, x, y, x, layer=1, counts=(3,))
     assert set(out) == set(baselines.REMOVAL_METHODS)
     assert out["svd"][3]["eps_scaled"] < 0.1 * out["magnitude"][3]["eps_scaled"]
+    # with biases of order 1 on the removed directions, leaving out the o/psi compensation costs a lot
+    assert out["svd_uncompensated"][3]["eps_scaled"] > 10 * out["svd"][3]["eps_scaled"]
     assert torch.equal(iso.weights[1], iso_copy.weights[1])  # inputs untouched
 
 

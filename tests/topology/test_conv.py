@@ -64,6 +64,35 @@ def test_a_kernel_built_from_common_singular_vectors_has_no_obstruction():
     assert conv.tap_obstruction(kernel) < 1e-12
 
 
+def test_full_diagonalise_conv_works_on_the_positive_control_and_fails_on_a_generic_kernel():
+    gen = torch.Generator().manual_seed(3)
+    ks, bs, x = _net(sizes=((3, 5, 3), (5, 6, 3), (6, 4, 3)))
+    before = conv.conv_forward(ks, bs, x)
+    d_ks, d_bs, off = conv.full_diagonalise_conv(ks, bs, 1, generator=gen)
+    assert off > 0.3  # a generic 3x3 kernel: no common (U, V)
+    assert _rel(conv.conv_forward(d_ks, d_bs, x), before) < 1e-13  # exact all the same
+    ks[1] = conv.common_diagonal_kernel(6, 5, 3, generator=gen)
+    assert conv.tap_obstruction(ks[1]) < 1e-12
+    before = conv.conv_forward(ks, bs, x)
+    d_ks, d_bs, off = conv.full_diagonalise_conv(ks, bs, 1, generator=gen)
+    assert off < 1e-12  # every tap diagonal: a 3x3 kernel can diagonalise when its taps share singular vectors
+    assert _rel(conv.conv_forward(d_ks, d_bs, x), before) < 1e-13
+
+
+def test_tap_obstruction_sees_both_sides():
+    """One output channel: every A_s A_t^T is a 1 x 1 (symmetric) matrix, yet rows that are not parallel have no
+    common V; only the A_s^T A_t side shows it."""
+    gen = torch.Generator().manual_seed(4)
+    kernel = torch.randn(1, 2, 3, 3, generator=gen, dtype=F64)
+    taps = kernel.reshape(1, 2, -1).permute(2, 0, 1)
+    assert max(float((a @ b.T - b @ a.T).abs().max()) for a in taps for b in taps) == 0.0
+    assert conv.tap_obstruction(kernel) > 0.05
+    ks = [torch.randn(2, 3, 1, 1, generator=gen, dtype=F64), kernel, torch.randn(3, 1, 1, 1, generator=gen, dtype=F64)]
+    bs = [torch.zeros(k.shape[0], dtype=F64) for k in ks]
+    _, _, off = conv.full_diagonalise_conv(ks, bs, 1, generator=gen)
+    assert off > 0.05
+
+
 def test_bad_arguments():
     ks, bs, x = _net()
     with pytest.raises(ValueError, match="layer"):
@@ -73,3 +102,7 @@ def test_bad_arguments():
     with pytest.raises(ValueError, match="kernels"):
         conv.conv_forward(ks[:1], bs[:1], x)
     assert float(conv.isotropic_tanh_channels(torch.zeros(1, 3, 2, 2, dtype=F64)).abs().max()) == 0.0
+    with pytest.raises(ValueError, match="size"):
+        conv.common_diagonal_kernel(3, 3, 2)
+    with pytest.raises(ValueError, match="layer"):
+        conv.full_diagonalise_conv(ks, bs, 0)

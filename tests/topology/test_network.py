@@ -677,6 +677,22 @@ def test_topology_figures_are_pure_and_labelled():
     figs.append(TP.plot_adaptation(rec, 2))
     rec_b = schedules.run_task_schedule(tasks, [[0], [0, 1]], [6], seed=0, baseline=True)
     figs.append(TP.plot_task_schedule(rec_b, control=rec, null=rec, task_names=["A", "B"]))
+    runs = [[0.5, 0.6, 0.7], [0.55, 0.65, 0.7]]
+    grid = {
+        "starts": [2],
+        "targets": [2],
+        "seeds": [0, 1],
+        "epochs": 3,
+        "warmup": 1,
+        "adapt": 1,
+        "settle": 1,
+        "adaptive": {"2->2": runs},
+        "static": {"2": runs},
+        "elementwise": {"2": runs},
+    }
+    figs.append(TP.plot_grow_shrink_grid(grid, mark_epoch=2))
+    with pytest.raises(ValueError, match="mark_epoch"):
+        TP.plot_grow_shrink_grid(grid, mark_epoch=4)
     for fig in figs:
         assert isinstance(fig, Figure)
         assert all(ax.get_title() for ax in fig.axes if ax.get_label() != "<colorbar>")

@@ -6,8 +6,10 @@ and record a divergence instead of raising.
 
 from __future__ import annotations
 
+import copy
 import math
 
+import numpy as np
 import pytest
 import torch
 
@@ -190,6 +192,39 @@ def test_run_task_schedule_baseline_measures_magnitude_pruning_without_touching_
         schedules.run_task_schedule(tasks, [[0]], [4], baseline="yes")
 
 
+def test_random_rotation_is_orthogonal_seeded_and_validated():
+    q = schedules.random_rotation(7, torch.Generator().manual_seed(0))
+    assert q.dtype == F64 and torch.allclose(q.T @ q, torch.eye(7, dtype=F64), atol=1e-12)
+    assert torch.equal(q, schedules.random_rotation(7, torch.Generator().manual_seed(0)))
+    assert not torch.allclose(q, schedules.random_rotation(7, torch.Generator().manual_seed(1)))
+    with pytest.raises(TypeError, match="generator"):
+        schedules.random_rotation(3, None)
+    with pytest.raises(ValueError, match="n"):
+        schedules.random_rotation(0, torch.Generator())
+
+
+def test_run_task_schedule_baseline_prunes_in_a_random_basis_not_the_current_one():
+    """The baseline rotates each pruned layer at random first: it differs from magnitude pruning in the current basis."""
+    tasks = [blob_task(n_in=d, seed=s) for d, s in ((5, 0), (4, 1))]
+    tasks = [(x[:180], y[:180], x[180:], y[180:]) for x, y in tasks]
+    rec = schedules.run_task_schedule(tasks, [[0], [0, 1]], [16, 12], threshold=0.95, buffer=2, seed=3, baseline=True)
+    first = next(e for e, ch in enumerate(rec["changes"]) if any(v < 0 for v in ch.values()))
+    assert first == 0
+    # rebuild the state just before the first adaptation step and prune in the current basis
+    rebuilt = schedules.run_task_schedule(tasks, [[0]], [16, 12], adapt=False, threshold=0.95, buffer=2, seed=3)
+    model = rebuilt["model"]
+    assert rebuilt["acc_after"][0] == rec["acc_before"][0]  # the same state as just before the first step
+    x = tasks[0][2].to(torch.float32)
+    before = train.predict(model, x)
+    native = copy.deepcopy(model)
+    for k in sorted(rec["changes"][first], reverse=True):
+        if rec["changes"][first][k] < 0:
+            native.prune_by_magnitude(k, -rec["changes"][first][k])
+    native_eps = schedules.function_change(before, train.predict(native, x))["eps_scaled"]
+    assert rec["adapt_change"][first]["eps_scaled"] != pytest.approx(native_eps, rel=1e-6)  # a real removal step
+    assert rec["baseline_change"][first]["eps_scaled"] != pytest.approx(native_eps, rel=1e-6)
+
+
 def test_prune_by_magnitude_removes_the_smallest_rows_with_compensation():
     model = IsotropicMLP([4, 6, 5, 2], dtype=F64, generator=torch.Generator().manual_seed(0))
     with torch.no_grad():
@@ -233,6 +268,12 @@ def test_grow_shrink_grid_shapes_pairing_and_differences(tmp_path):
     diffs = schedules.grid_differences(res)
     assert set(diffs) == {"2->4", "4->2", "elementwise 2", "elementwise 4"}
     assert all(n == 2 and math.isfinite(m) for m, _, n in diffs.values())
+    assert schedules.grid_differences(res, epoch=4) == diffs
+    at_1 = schedules.grid_differences(res, epoch=1)
+    by_hand = 100.0 * (np.array([r[0] for r in res["adaptive"]["4->2"]]) - np.array([r[0] for r in res["static"]["2"]]))
+    assert at_1["4->2"][0] == pytest.approx(by_hand.mean())
+    with pytest.raises(ValueError, match="epoch"):
+        schedules.grid_differences(res, epoch=5)
     path = tmp_path / "g.json"
     import json
 

@@ -85,6 +85,33 @@ def test_limits_without_width():
         assert sparsity.sparsity_limit(m, 1000, construction="alternating+qr") <= 0.5
 
 
+@pytest.mark.parametrize("n", [4, 6])
+def test_odd_depths_are_below_one_half_only_while_m_is_below_n_minus_1(n):
+    """Counted on real networks: for odd M the alternating fraction (and the bound) is < 1/2 iff M < n - 1."""
+    for m in range(1, 2 * n + 2, 2):
+        model = dense_network(n, m, seed=20 + m)
+        model.diagonalise_alternating()
+        fraction = hidden_fraction(model, m, n)
+        assert fraction == pytest.approx(sparsity.sparsity_limit(m, n))
+        assert (fraction < 0.5 - 1e-12) == (m < n - 1), (n, m, fraction)
+        assert (sparsity.reparameterisation_bound(m, n) < 0.5 - 1e-12) == (m < n - 1)
+    assert sparsity.sparsity_limit(5, 4) == pytest.approx(0.55)
+    assert sparsity.sparsity_limit(7, 4) == pytest.approx(4 / 7)
+
+
+def test_deep_limit_is_one_half_plus_one_over_2n():
+    for n in (4, 16):
+        limit = sparsity.deep_limit(n)
+        assert limit == pytest.approx((1 + 1 / n) / 2)
+        for construction in sparsity.CONSTRUCTIONS:
+            assert abs(sparsity.sparsity_limit(20001, n, construction=construction) - limit) < 1e-3
+        assert abs(sparsity.reparameterisation_bound(20001, n) - limit) < 1e-3
+        assert sparsity.sparsity_limit(20001, n) < limit  # odd: from below
+    assert sparsity.deep_limit() == 0.5
+    with pytest.raises(ValueError, match="width"):
+        sparsity.deep_limit(0)
+
+
 def test_triangularise_keeps_an_earlier_diagonal_and_the_function():
     model = dense_network(5, 2, seed=3)
     x = torch.randn(10, 5, generator=torch.Generator().manual_seed(0), dtype=F64)

@@ -38,7 +38,7 @@ from isodl.topology.schedules import function_change
 __all__ = ["magnitude_prune", "compare_removals", "REMOVAL_METHODS"]
 
 #: The methods of :func:`compare_removals`, in the order they are reported.
-REMOVAL_METHODS = ("svd", "magnitude", "random_basis", "elementwise")
+REMOVAL_METHODS = ("svd", "svd_uncompensated", "magnitude", "random_basis", "elementwise")
 
 
 @torch.no_grad()
@@ -105,7 +105,9 @@ def compare_removals(
     """Function change of removing ``count`` neurons from hidden layer ``layer``, by method (copies; inputs untouched).
 
     ``"svd"``: :meth:`IsotropicMLP.neurodegeneration` (fresh SVD per neuron,
-    ``o``/psi compensation); ``"magnitude"``: :func:`magnitude_prune` of the
+    ``o``/psi compensation); ``"svd_uncompensated"``: the same without the
+    ``o`` and psi compensation (does the compensation matter on a trained
+    layer?); ``"magnitude"``: :func:`magnitude_prune` of the
     same isotropic network in its native basis; ``"random_basis"``: the same
     after an exact random rotation of the layer (``generator``), so the
     neurons are ranked in a basis neither trained nor chosen; ``"elementwise"``:
@@ -128,6 +130,9 @@ def compare_removals(
         m = copy.deepcopy(isotropic)
         m.neurodegeneration(layer, c)
         out["svd"][c] = function_change(iso_before, predict(m, x_test.to(m.dtype)), y_test)
+        m = copy.deepcopy(isotropic)
+        m.neurodegeneration(layer, c, compensate_o=False, compensate_psi=False)
+        out["svd_uncompensated"][c] = function_change(iso_before, predict(m, x_test.to(m.dtype)), y_test)
         m = copy.deepcopy(isotropic)
         magnitude_prune(m, layer, c)
         out["magnitude"][c] = function_change(iso_before, predict(m, x_test.to(m.dtype)), y_test)

@@ -254,7 +254,7 @@ def plot_task_schedule(
     against the ``control`` that never adapts (dashed). Bottom right: the
     function change (``eps_scaled``, log scale) of every adaptation step that
     removed neurons, for the rule (filled) and for magnitude pruning of the
-    same counts in the native basis (open; needs ``baseline=True``).
+    same counts after an exact random rotation (open; needs ``baseline=True``).
     Shaded bands are the phases, labelled by their active tasks.
     """
     names = list(task_names)
@@ -298,7 +298,7 @@ def plot_task_schedule(
                 "o",
                 mfc="none",
                 color=COLORS[3],
-                label="same counts, magnitude pruning",
+                label="same counts, magnitude pruning in a random basis",
             )
     label_axes(ax3, xlabel="epoch", ylabel="eps_scaled (%)", title="Function change of each removal step")
     ax3.legend(fontsize=8, loc="lower center")
@@ -314,15 +314,20 @@ def _mean_se(runs) -> tuple[np.ndarray, np.ndarray]:
     return a.mean(0), se
 
 
-def plot_grow_shrink_grid(results: Mapping, *, ylim: tuple[float, float] = (0.5, 1.0)) -> Figure:
+def plot_grow_shrink_grid(
+    results: Mapping, *, ylim: tuple[float, float] = (0.5, 1.0), mark_epoch: int | None = None
+) -> Figure:
     """The grow/shrink grid (notebook 08): one panel per (start, target), rows = start width, columns = target.
 
     ``results`` comes from :func:`isodl.topology.schedules.grow_shrink_grid`.
     Each panel: test accuracy of the adapted network (mean, band = +- 1
     standard error over seeds), the static isotropic network of the target
     width (dashed) and the static elementwise-tanh network of the target width
-    (dotted); the grey band marks the adaptation epochs.
+    (dotted); the grey band marks the adaptation epochs; ``mark_epoch`` adds
+    a thin vertical line at that epoch (for example the end of a shorter run).
     """
+    if mark_epoch is not None:
+        mark_epoch = check_int("mark_epoch", mark_epoch, minimum=1, maximum=int(results["epochs"]))
     starts, targets = list(results["starts"]), list(results["targets"])
     n_seeds = len(results["seeds"])
     fig, axes = figure(
@@ -339,6 +344,8 @@ def plot_grow_shrink_grid(results: Mapping, *, ylim: tuple[float, float] = (0.5,
         for j, target in enumerate(targets):
             ax = axes[i, j]
             ax.axvspan(w + 0.5, w + a + 0.5, color="0.9", lw=0, zorder=0)
+            if mark_epoch is not None:
+                ax.axvline(mark_epoch, color="0.5", lw=0.8, ls="-", zorder=0)
             for key, group, color, ls, label in (
                 (f"{start}->{target}", "adaptive", COLORS[0], "-", "grown or shrunk (isotropic)"),
                 (str(target), "static", COLORS[1], "--", "static isotropic, target width"),
@@ -359,7 +366,9 @@ def plot_grow_shrink_grid(results: Mapping, *, ylim: tuple[float, float] = (0.5,
     fig.legend(handles, labels, loc="outside lower center", ncol=3, fontsize=8, frameon=False)
     fig.suptitle(
         f"Grow or shrink one hidden layer [64, m, 10] on the digits: rows start width, columns target width "
-        f"(band: +- 1 s.e. over {n_seeds} seeds; grey: adaptation epochs)",
+        f"(band: +- 1 s.e. over {n_seeds} seeds; grey: adaptation epochs"
+        + (f"; vertical line: epoch {mark_epoch}" if mark_epoch is not None else "")
+        + ")",
         fontsize=9,
     )
     return fig
@@ -389,7 +398,7 @@ def plot_sparsity_vs_depth(
     """Fraction of hidden-to-hidden weights left non-zero against the number ``M`` of hidden-to-hidden matrices
     (notebook 09): one colour per construction, lines for the formula, markers for the count on real networks
     (filled for the first construction, open for the others, so coinciding points stay visible),
-    with the reparameterisation ``bound`` (dashed) and 1/2 (dotted)."""
+    with the reparameterisation ``bound`` (dashed), 1/2 (dotted) and the deep limit ``(1 + 1/n)/2`` (dash-dotted)."""
     width = check_int("width", width, minimum=1)
     d = np.asarray(depths, dtype=float)
     if d.ndim != 1 or d.size < 1:
@@ -411,6 +420,13 @@ def plot_sparsity_vs_depth(
             raise ValueError(f"bound must have one value per depth ({d.size})")
         ax.plot(d, b, "--", color="black", lw=1.0, label="least reachable (dimension count)")
     ax.axhline(0.5, color=COLORS[7], ls=":", lw=1.0, label="1/2")
+    ax.axhline(
+        0.5 * (1 + 1 / width),
+        color="0.4",
+        ls="-.",
+        lw=1.0,
+        label=f"deep limit (1 + 1/n)/2 = {0.5 * (1 + 1 / width):.3f}",
+    )
     label_axes(
         ax,
         xlabel="hidden-to-hidden matrices M (network [n] * (M + 3))",

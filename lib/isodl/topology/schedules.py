@@ -49,7 +49,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from isodl.core.train import accuracy, correct, predict, train_epoch
-from isodl.core.validate import check_bool, check_dtype, check_float, check_int, check_tensor
+from isodl.core.validate import check_bool, check_dtype, check_float, check_generator, check_int, check_tensor
 from isodl.topology.network import IsotropicMLP
 
 __all__ = [
@@ -59,6 +59,7 @@ __all__ = [
     "run_width_schedule",
     "run_task_schedule",
     "training_after_rotation",
+    "random_rotation",
     "OPTIMIZERS",
     "grow_shrink_grid",
     "grid_differences",
@@ -419,6 +420,16 @@ def grow_shrink_grid(
     return out
 
 
+def random_rotation(n: int, generator: torch.Generator) -> torch.Tensor:
+    """A Haar-random ``n x n`` orthogonal matrix (float64): QR of a Gaussian matrix with the signs of ``R``'s diagonal."""
+    n = check_int("n", n, minimum=1)
+    generator = check_generator(generator)
+    if generator is None:
+        raise TypeError("generator must be a torch.Generator")
+    q, r = torch.linalg.qr(torch.randn(n, n, generator=generator, dtype=torch.float64))
+    return q * torch.sign(torch.diagonal(r))
+
+
 def load_grow_shrink_grid(path: Path | str | None = None) -> dict:
     """Read the results of ``scripts/grow_shrink_grid.py`` (default :data:`GRID_RESULTS`)."""
     path = GRID_RESULTS if path is None else Path(path)
@@ -427,17 +438,20 @@ def load_grow_shrink_grid(path: Path | str | None = None) -> dict:
     return json.loads(path.read_text())
 
 
-def grid_differences(results: dict) -> dict[str, tuple[float, float, int]]:
-    """Final-accuracy differences of the grid, paired by seed, as ``(mean, standard error, n)`` in percentage points.
+def grid_differences(results: dict, epoch: int | None = None) -> dict[str, tuple[float, float, int]]:
+    """Accuracy differences of the grid, paired by seed, as ``(mean, standard error, n)`` in percentage points.
 
     For every ``start -> target`` with ``start != target``: adapted minus the
     static isotropic network of the target width; and for every target:
-    ``"elementwise t"``, static elementwise minus static isotropic.
+    ``"elementwise t"``, static elementwise minus static isotropic. Measured
+    after epoch ``epoch`` (1-based; ``None``: the last epoch).
     """
     out = {}
+    total = int(results["epochs"])
+    index = total - 1 if epoch is None else check_int("epoch", epoch, minimum=1, maximum=total) - 1
 
     def paired(a, b):
-        d = 100.0 * (np.array([r[-1] for r in a]) - np.array([r[-1] for r in b]))
+        d = 100.0 * (np.array([r[index] for r in a]) - np.array([r[index] for r in b]))
         se = float(d.std(ddof=1) / np.sqrt(d.size)) if d.size > 1 else float("nan")
         return float(d.mean()), se, int(d.size)
 
@@ -490,9 +504,14 @@ def run_task_schedule(
     tasks), ``strengths`` (neuron strengths per hidden layer) and ``psi_norm``;
     with ``baseline=True`` also ``baseline_change``: for each epoch whose
     adaptation removed neurons, the :func:`function_change` that removing the
-    same number from each layer by magnitude in the native basis
+    same number from each layer by magnitude
     (:meth:`~IsotropicMLP.prune_by_magnitude`, on a copy, last layer first)
-    would have caused, else ``None``;
+    *after an exact random rotation of each pruned layer* would have caused,
+    else ``None``. The rotation matters: the buffer rule's own steps leave the
+    layers in last epoch's SVD basis, so the current basis is not a neutral
+    one; the random rotations come from a separate generator (seeded by
+    ``seed``), so the adaptive run itself is the same with or without the
+    baseline;
     plus the final ``model`` and ``diverged``: ``None``, or the
     :class:`~isodl.core.train.Divergence` at which the schedule stopped (its
     ``epoch`` is ``e + 1`` for ``schedule[e]``; the per-epoch lists end with
@@ -523,6 +542,7 @@ def run_task_schedule(
         raise ValueError("schedule must have at least one epoch")
     hidden = [check_int(f"hidden[{i}]", h, minimum=1) for i, h in enumerate(hidden)]
     gen = torch.Generator().manual_seed(seed)
+    rotation_gen = torch.Generator().manual_seed(seed + 104729)
     attached = list(sched[0])
     model = IsotropicMLP([sum(dims[t] for t in attached)] + hidden + [c * len(attached)], dtype=dtype, generator=gen)
     opt = torch.optim.AdamW(model.parameters(), lr=lr, weight_decay=weight_decay)
@@ -609,6 +629,7 @@ def run_task_schedule(
             adapted, model = model, reference
             for k in sorted(changes, reverse=True):
                 if changes[k] < 0:
+                    model.rotate_layer(k, random_rotation(model.weights[k].shape[0], rotation_gen))
                     model.prune_by_magnitude(k, -changes[k])
             rec["baseline_change"].append(function_change(before, head_logits(active)))
             model = adapted

@@ -15,6 +15,8 @@ diagonalised together. Notebook 09 counts what that saves, exactly:
   rotation (:func:`triangular_count`);
 * :func:`reparameterisation_bound` -- the least fraction any rotation of the
   hidden layers can reach (a dimension count);
+* :func:`deep_limit` -- the ``M -> infinity`` limit of all of them at width
+  ``n``, ``(1 + 1/n)/2`` (1/2 only as ``n -> infinity``);
 * :func:`count_nonzero` -- the entries of a model with ``|value| > tol``, by kind
   (``tol=0`` for the exact claim; the paper's Experiment 5 uses ``1e-4``).
 
@@ -47,6 +49,7 @@ __all__ = [
     "CONSTRUCTIONS",
     "triangular_count",
     "sparsity_limit",
+    "deep_limit",
     "reparameterisation_bound",
     "count_nonzero",
     "offdiagonal_fraction",
@@ -141,8 +144,10 @@ def sparsity_limit(n_matrices: int, width: int | None = None, *, construction: s
     * ``"alternating"`` (the paper's): ``W_1, W_3, ...`` (``ceil(M/2)`` of them)
       fully diagonal, the ``floor(M/2)`` between them dense:
       ``(floor(M/2) n^2 + ceil(M/2) n) / (M n^2)``; ``1/n`` at ``M = 1``,
-      ``(1 + 1/n)/2`` for every even ``M``; for odd ``M`` it approaches 1/2 from
-      below.
+      ``(1 + 1/n)/2`` for every even ``M``; for odd ``M`` it is
+      ``(M-1)/(2M) + (M+1)/(2Mn)``, which rises towards the same
+      ``(1 + 1/n)/2`` (:func:`deep_limit`) from below and is below 1/2 only
+      while ``M < n - 1``.
     * ``"qr_chain"``: every ``W_k`` upper-triangular (one QR per hidden layer,
       :meth:`~isodl.topology.network.IsotropicMLP.triangularise`):
       ``(1 + 1/n)/2`` at every depth.
@@ -150,7 +155,7 @@ def sparsity_limit(n_matrices: int, width: int | None = None, *, construction: s
       triangular when ``M`` is even (:meth:`~isodl.topology.network.IsotropicMLP.sparsify`);
       equal to :func:`reparameterisation_bound` at every depth.
 
-    ``width=None`` gives the ``n -> infinity`` limit.
+    ``width=None`` gives the ``n -> infinity`` limit at fixed ``M``.
     """
     m = check_int("n_matrices", n_matrices, minimum=1)
     construction = check_choice("construction", construction, CONSTRUCTIONS)
@@ -180,10 +185,21 @@ def reparameterisation_bound(n_matrices: int, width: int) -> float:
     generic weights each exact zero costs one of them, so at most that many
     zeros can be created: the fraction is at least
     ``1 - (M + 1)(n - 1) / (2 M n)`` (a dimension count, the course's derivation).
+    It is below 1/2 only while ``M < n - 1`` and tends to ``(1 + 1/n)/2``
+    (:func:`deep_limit`) as ``M`` grows.
     """
     m = check_int("n_matrices", n_matrices, minimum=1)
     n = check_int("width", width, minimum=1)
     return 1.0 - (m + 1) * (n - 1) / (2 * m * n)
+
+
+def deep_limit(width: int | None = None) -> float:
+    """The ``M -> infinity`` limit ``(1 + 1/n)/2`` of :func:`sparsity_limit` (every construction) and of
+    :func:`reparameterisation_bound` for ``n x n`` matrices; ``width=None`` gives ``n -> infinity``, 1/2."""
+    if width is None:
+        return 0.5
+    n = check_int("width", width, minimum=1)
+    return 0.5 * (1.0 + 1.0 / n)
 
 
 @torch.no_grad()
