@@ -154,6 +154,10 @@ def batch_size_test(split, widths, sizes, chosen, seed0) -> dict:
             "slopes": nc.batch_size_slopes(rows),
             "minus_none": nc.slope_differences(rows, "none"),
             "minus_batchnorm": nc.slope_differences(rows, "batchnorm"),
+            # the same without the runs that blew up (training loss above ln 10 or diverged): a rate extrapolated
+            # from B = 32 can be far too large at another B, and such a run says nothing about the batch size
+            "minus_none_trained": nc.slope_differences(rows, "none", trained_only=True),
+            "blown_up": int(sum(r["blown_up"] for r in rows)),
             "rows": _clean(rows),
         }
     return out
@@ -196,7 +200,8 @@ def report(result: dict) -> str:
         lines.append(f"batch size, fixed sample budget {result['batch_size']['samples']}, lr scaled {scaling}:")
         for m, s in p["slopes"].items():
             lines.append(f"  slope {nc.LABELS[m]:27s} {s['mean']:+.4f} per doubling (n={s['n']})")
-        for ref in ("minus_none", "minus_batchnorm"):
+        lines.append(f"  runs that blew up (train loss > ln 10 or diverged): {p['blown_up']} of {len(p['rows'])}")
+        for ref in ("minus_none", "minus_batchnorm", "minus_none_trained"):
             for m, d in p[ref].items():
                 sig = "significant" if d["significant"] else "not significant"
                 lines.append(

@@ -134,7 +134,9 @@ def test_train_run_learns_is_repeatable_and_leaves_global_rng(blobs):
     again = nc.train_run("affine_like", blobs, lr=2.0, batch_size=16, steps=150, seed=1, widths=WIDTHS)
     assert again["test_accuracy"] == rows[2]["test_accuracy"] and again["train_loss"] == rows[2]["train_loss"]
     blown = nc.train_run("none", blobs.scaled(100.0), lr=50.0, batch_size=16, steps=100, seed=0, widths=WIDTHS)
-    assert isinstance(blown["diverged"], Divergence) and blown["test_accuracy"] == 0.0
+    chance = 1.0 / (int(blobs.y_train.max()) + 1)
+    assert isinstance(blown["diverged"], Divergence) and blown["test_accuracy"] == chance == blown["val_accuracy"]
+    assert blown["blown_up"] and not any(r["blown_up"] for r in rows)
     assert blown["diverged"].epoch == 1 and not np.isfinite(blown["diverged"].loss)
     assert all(r["diverged"] is None for r in rows)
     assert nc.summarise([blown])[0]["diverged"] == 1
@@ -370,3 +372,66 @@ def test_plot_batch_budget():
     diffs = {"a minus b": {"mean": -0.01, "lo": -0.02, "hi": 0.0, "significant": False}}
     fig = norm_plots.plot_batch_budget(table, diffs, {"plain": [1.0, 0.5]}, [1, 2])
     assert len(fig.axes) == 3
+
+
+def test_blown_up_rescore_and_trained_only_slopes():
+    ok = {"train_loss": 0.5, "diverged": None, "test_accuracy": 0.6}
+    high = {"train_loss": 21.0, "diverged": None, "test_accuracy": 0.1}
+    nan = {"train_loss": float("nan"), "diverged": None, "test_accuracy": 0.3}
+    div = {"train_loss": 1e30, "diverged": "training diverged", "test_accuracy": 0.0, "val_accuracy": 0.0}
+    assert [nc.is_blown_up(r) for r in (ok, high, nan, div)] == [False, True, True, True]
+    assert not nc.is_blown_up({"train_loss": 2.0, "diverged": None}) and nc.is_blown_up({"train_loss": 2.4})
+    assert not nc.is_blown_up({"train_loss": 2.4}, n_classes=20)
+    fixed = nc.rescore([ok, div])
+    assert fixed[1]["test_accuracy"] == fixed[1]["val_accuracy"] == 0.1 and div["test_accuracy"] == 0.0
+    assert fixed[0]["test_accuracy"] == 0.6 and [r["blown_up"] for r in fixed] == [False, True]
+    # "x" falls with B only because its B = 128 runs blew up; without them it runs parallel to "none"
+    rows = []
+    for seed in range(4):
+        for b in (8, 32, 128):
+            k = np.log2(b)
+            rows.append(
+                {
+                    "method": "none",
+                    "seed": seed,
+                    "batch_size": b,
+                    "train_loss": 0.5,
+                    "test_accuracy": 0.5 + 0.01 * k + 0.01 * seed,
+                }
+            )
+            bad = b == 128
+            rows.append(
+                {
+                    "method": "x",
+                    "seed": seed,
+                    "batch_size": b,
+                    "train_loss": 30.0 if bad else 0.5,
+                    "test_accuracy": 0.1 if bad else 0.52 + 0.01 * k + 0.01 * seed,
+                }
+            )
+    every = nc.slope_differences(rows, "none")["x"]
+    trained = nc.slope_differences(rows, "none", trained_only=True)["x"]
+    assert every["significant"] and every["mean"] < -0.05
+    assert trained["mean"] == pytest.approx(0.0, abs=1e-9) and trained["n"] == 4
+    assert nc.batch_size_slopes(rows, trained_only=True)["x"]["mean"] == pytest.approx(0.01)
+    table = {(r["method"], r["batch_size"]): r for r in nc.batch_size_table(rows)}
+    assert table[("x", 128)]["blown_up"] == 4 and table[("x", 128)]["train_loss_median"] == 30.0
+    assert table[("none", 128)]["blown_up"] == 0
+    with pytest.raises(TypeError, match="trained_only"):
+        nc.slope_differences(rows, "none", trained_only="yes")
+    with pytest.raises(TypeError, match="row"):
+        nc.is_blown_up({"diverged": None})
+
+
+def test_describe_difference_follows_the_interval():
+    below = {"mean": -0.01, "lo": -0.02, "hi": -0.001, "n": 6}
+    across = {"mean": -0.01, "lo": -0.02, "hi": 0.003, "n": 6}
+    above = {"mean": 0.01, "lo": 0.001, "hi": 0.02, "n": 6}
+    assert nc.describe_difference("a", below).endswith("significantly below 0")
+    assert nc.describe_difference("a", across).endswith("not significantly different from 0")
+    assert nc.describe_difference("a", above).endswith("significantly above 0")
+    assert "6 seeds" in nc.describe_difference("a", below) and "[-0.0200, -0.0010]" in nc.describe_difference(
+        "a", below
+    )
+    with pytest.raises(TypeError, match="paired difference"):
+        nc.describe_difference("a", {"mean": 0.0})

@@ -102,5 +102,8 @@ def test_recall_stream_and_online_learning_methods():
     # truncation (k = 2 < 5 steps per episode) never reaches the symbol weights; forward sensitivity does
     assert torch.equal(tb.model.W_xh[:, :2].detach(), torch.zeros(5, 2, dtype=torch.float64))
     assert fwd.model.W_xh[:, :2].abs().max() > 0
+    # a window longer than the dependency (k = 8 >= 5 steps from symbol to cue) does reach them
+    long = train_online("tbptt", 0, **{**small, "k": 8})
+    assert long.updates_during_stream == 4 and long.model.W_xh[:, :2].abs().max() > 0
     with pytest.raises(ValueError, match="method"):
         train_online("rtrl", 0, **small)

@@ -83,6 +83,9 @@ __all__ = [
     "paired_difference",
     "mean_ci",
     "slope_differences",
+    "is_blown_up",
+    "rescore",
+    "describe_difference",
     "L2_NO_BIAS",
     "LR_CENTRES",
     "PAPER_RESULTS",
@@ -415,8 +418,10 @@ def train_run(
     ``return_model``). ``diverged`` is ``None`` or the
     :class:`~isodl.core.train.Divergence` at which training stopped (truthy,
     so ``sum(bool(r["diverged"]) for r in rows)`` counts diverged runs); a
-    diverged run scores 0 accuracy (the protocol of the comparison), although
-    its model keeps the parameters of its last finite step. ``steps`` is the
+    diverged run scores chance accuracy (1 / number of classes: it has learnt
+    nothing), although its model keeps the parameters of its last finite
+    step. ``blown_up`` (:func:`is_blown_up`) also flags runs that stayed
+    finite but ended with a training loss above chance level. ``steps`` is the
     budget asked for. The default widths are ``[d_in, 128, 128, 128,
     n_classes]``. The initial weights come from
     ``build_mlp(..., generator=torch.Generator().manual_seed(seed))`` and the
@@ -447,8 +452,9 @@ def train_run(
         model = model.to(split.x_train.dtype)
         trained = train_sgd(model, split.x_train, split.y_train, lr=lr, batch_size=batch_size, steps=steps, seed=seed)
         diverged = trained["diverged"] is not None
-        val_acc = 0.0 if diverged else accuracy(model, split.x_val, split.y_val)
-        test_acc = 0.0 if diverged else accuracy(model, split.x_test, split.y_test)
+        chance = 1.0 / (int(split.y_train.max()) + 1)
+        val_acc = chance if diverged else accuracy(model, split.x_val, split.y_val)
+        test_acc = chance if diverged else accuracy(model, split.x_test, split.y_test)
     row = {
         "method": check_choice("method", method, ALL_METHODS),
         "lr": float(lr),
@@ -461,6 +467,7 @@ def train_run(
         "diverged": trained["diverged"],
         "seconds": time.perf_counter() - start,
     }
+    row["blown_up"] = is_blown_up(row, int(split.y_train.max()) + 1)
     if return_model:
         row["model"] = model
     return row
@@ -666,29 +673,94 @@ def batch_size_sweep(
 
 def batch_size_table(rows: Sequence[Mapping]) -> list[dict]:
     """Mean and standard deviation of the test accuracy per (method, batch size): rows ``method, batch_size, n, mean, sd``."""
-    groups: dict[tuple[str, int], list[float]] = {}
+    groups: dict[tuple[str, int], list[Mapping]] = {}
     for r in rows:
-        groups.setdefault((r["method"], int(r["batch_size"])), []).append(float(r["test_accuracy"]))
-    return [
-        {
-            "method": m,
-            "batch_size": b,
-            "n": len(v),
-            "mean": float(np.mean(v)),
-            "sd": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0,
-        }
-        for (m, b), v in groups.items()
-    ]
+        groups.setdefault((r["method"], int(r["batch_size"])), []).append(r)
+    out = []
+    for (m, b), rs in groups.items():
+        v = [float(r["test_accuracy"]) for r in rs]
+        out.append(
+            {
+                "method": m,
+                "batch_size": b,
+                "lr": float(rs[0]["lr"]) if "lr" in rs[0] else float("nan"),
+                "n": len(v),
+                "mean": float(np.mean(v)),
+                "sd": float(np.std(v, ddof=1)) if len(v) > 1 else 0.0,
+                "train_loss_median": float(np.median([float(r["train_loss"]) for r in rs]))
+                if all("train_loss" in r for r in rs)
+                else float("nan"),
+                "blown_up": int(sum(is_blown_up(r) for r in rs)) if all("train_loss" in r for r in rs) else 0,
+            }
+        )
+    return out
 
 
-def batch_size_slopes(rows: Sequence[Mapping]) -> dict[str, dict]:
+def is_blown_up(row: Mapping, n_classes: int = 10) -> bool:
+    """Whether a training run failed to train: it diverged, or its final training loss is above ``ln(n_classes)``.
+
+    ``ln(n_classes)`` is the cross-entropy of a uniform guess, so a run that
+    ends above it has learnt less than nothing on its own training data (its
+    rate was too large), whatever its test accuracy.
+    """
+    n_classes = check_int("n_classes", n_classes, minimum=2)
+    if not isinstance(row, Mapping) or "train_loss" not in row:
+        raise TypeError("row must be a result row (a dict with 'train_loss' and 'diverged')")
+    loss = float(row["train_loss"])
+    return bool(row.get("diverged")) or not math.isfinite(loss) or loss > math.log(n_classes)
+
+
+def rescore(rows: Sequence[Mapping], n_classes: int = 10) -> list[dict]:
+    """Copies of result rows with diverged runs scored at chance (``1 / n_classes``) and a ``blown_up`` flag.
+
+    For results written before :func:`train_run` scored diverged runs at
+    chance (they carry 0 accuracy). The input rows are not changed.
+    """
+    n_classes = check_int("n_classes", n_classes, minimum=2)
+    out = []
+    for r in rows:
+        r = dict(r)
+        if r.get("diverged"):
+            r["test_accuracy"] = 1.0 / n_classes
+            if "val_accuracy" in r:
+                r["val_accuracy"] = 1.0 / n_classes
+        r["blown_up"] = is_blown_up(r, n_classes)
+        out.append(r)
+    return out
+
+
+def describe_difference(label: str, d: Mapping, digits: int = 4) -> str:
+    """One sentence for a paired difference (:func:`paired_difference`): its interval and what it says.
+
+    "significantly below 0", "significantly above 0" or "not significantly
+    different from 0", decided by the interval alone, so a verdict printed
+    with it cannot disagree with the numbers.
+    """
+    if not isinstance(label, str):
+        raise TypeError(f"label must be a string, got {type(label).__name__}")
+    if not isinstance(d, Mapping) or not {"mean", "lo", "hi"} <= set(d):
+        raise TypeError("d must be a paired difference (a dict with 'mean', 'lo', 'hi')")
+    digits = check_int("digits", digits, minimum=1)
+    if d["hi"] < 0:
+        word = "significantly below 0"
+    elif d["lo"] > 0:
+        word = "significantly above 0"
+    else:
+        word = "not significantly different from 0"
+    n = f", {d['n']} seeds" if "n" in d else ""
+    return f"{label}: {d['mean']:+.{digits}f} [{d['lo']:+.{digits}f}, {d['hi']:+.{digits}f}]{n}, {word}"
+
+
+def batch_size_slopes(rows: Sequence[Mapping], trained_only: bool = False) -> dict[str, dict]:
     """Least-squares slope of test accuracy against ``log2(batch size)`` per method, one slope per seed.
 
     Returns ``{method: {"mean", "sd", "n", "slopes"}}``: the slope is the
-    accuracy change per doubling of the batch size.
+    accuracy change per doubling of the batch size. ``trained_only`` leaves
+    out the runs that blew up (:func:`is_blown_up`); a seed keeps a slope
+    while at least two of its batch sizes trained.
     """
     by: dict[str, dict[int, list[tuple[float, float]]]] = {}
-    for r in rows:
+    for r in _kept(rows, trained_only):
         by.setdefault(r["method"], {}).setdefault(int(r["seed"]), []).append(
             (math.log2(int(r["batch_size"])), float(r["test_accuracy"]))
         )
@@ -748,15 +820,26 @@ def paired_difference(a: Mapping[int, float], b: Mapping[int, float], confidence
     return out
 
 
-def slope_differences(rows: Sequence[Mapping], reference: str, confidence: float = 0.95) -> dict[str, dict]:
+def _kept(rows: Sequence[Mapping], trained_only: bool) -> list[Mapping]:
+    if not isinstance(trained_only, bool):
+        raise TypeError(f"trained_only must be True or False, got {trained_only!r}")
+    return [r for r in rows if not (trained_only and is_blown_up(r))]
+
+
+def slope_differences(
+    rows: Sequence[Mapping], reference: str, confidence: float = 0.95, trained_only: bool = False
+) -> dict[str, dict]:
     """Per-seed slope (accuracy per doubling of B) of every method minus ``reference``'s, paired by seed.
 
     ``rows`` as :func:`batch_size_sweep`. Returns ``{method: paired_difference}``
     for every method but ``reference``; a negative mean says the method gains
     less from (or loses more to) larger batches than ``reference``.
+    ``trained_only`` leaves out the runs that blew up (:func:`is_blown_up`):
+    each seed's slope is then fitted over the batch sizes at which it trained
+    (at least two), and only seeds with a slope for both methods are paired.
     """
     by: dict[str, dict[int, list[tuple[float, float]]]] = {}
-    for r in rows:
+    for r in _kept(rows, trained_only):
         by.setdefault(r["method"], {}).setdefault(int(r["seed"]), []).append(
             (math.log2(int(r["batch_size"])), float(r["test_accuracy"]))
         )
@@ -767,7 +850,13 @@ def slope_differences(rows: Sequence[Mapping], reference: str, confidence: float
         return {s: float(np.polyfit(*np.array(p).T, 1)[0]) for s, p in by[method].items() if len(p) >= 2}
 
     ref = per_seed(reference)
-    return {m: paired_difference(per_seed(m), ref, confidence) for m in by if m != reference}
+    out = {}
+    for m in by:
+        if m != reference:
+            mine = per_seed(m)
+            if set(mine) & set(ref):
+                out[m] = paired_difference(mine, ref, confidence)
+    return out
 
 
 # --------------------------------------------------------------------------- the effective-step histogram

@@ -247,6 +247,17 @@ def plot_batch_size(
                 alpha=0.5 if dashed else 1.0,
                 **style,
             )
+    blown = [r for r in table if r.get("blown_up", 0) > 0]
+    if blown:
+        ax0.scatter(
+            [r["batch_size"] for r in blown],
+            [r["mean"] for r in blown],
+            s=90,
+            marker="x",
+            color="red",
+            zorder=5,
+            label="some runs blew up (train loss > ln 10)",
+        )
     ax0.set_xscale("log", base=2)
     ax0.xaxis.set_major_formatter(plain)
     ax0.set_xlabel("batch size B (log scale)")
@@ -277,11 +288,14 @@ def plot_batch_budget(
     share_sizes: Sequence[int],
     *,
     title: str = "fixed sample budget",
+    diff_title: str = "paired by seed, 95 % CI (red: excludes 0)",
+    share_title: str = "candidate mechanism: plain and affine-like alike",
 ):
-    """Notebook 12's batch-size test in three panels.
+    """Notebook 12's batch-size test in three panels (``title``, ``diff_title``, ``share_title`` head them).
 
     Left: test accuracy against ``B`` per method (rows of
-    :func:`~isodl.normalisation.experiments.batch_size_table`, 95 % CI).
+    :func:`~isodl.normalisation.experiments.batch_size_table`, 95 % CI); a red
+    cross marks a point where some runs blew up (their ``blown_up`` count).
     Middle: each entry of ``slope_diffs`` (``{label: paired_difference}``,
     slope per doubling of ``B`` minus a reference method's, paired by seed)
     with its 95 % CI; the prediction says the affine-like layer's should be
@@ -305,6 +319,17 @@ def plot_batch_budget(
             ms=4,
             **METHOD_STYLE.get(m, {}),
         )
+    blown = [r for r in table if r.get("blown_up", 0) > 0]
+    if blown:
+        ax0.scatter(
+            [r["batch_size"] for r in blown],
+            [r["mean"] for r in blown],
+            s=90,
+            marker="x",
+            color="red",
+            zorder=5,
+            label="some runs blew up (train loss > ln 10)",
+        )
     ax0.set_xscale("log", base=2)
     ax0.xaxis.set_major_formatter(plain)
     ax0.set_xlabel("batch size B (log scale)")
@@ -322,7 +347,7 @@ def plot_batch_budget(
     ax1.axvline(0, color="k", lw=0.8)
     ax1.set_yticks(ypos, labels, fontsize=7)
     ax1.set_xlabel("difference of slopes (accuracy per doubling of B)")
-    ax1.set_title("paired by seed, 95 % CI (red: excludes 0)", fontsize=9)
+    ax1.set_title(diff_title, fontsize=9)
     styles = [
         dict(color=COLORS[0], lw=5, alpha=0.4),
         dict(color=COLORS[2], marker="o", ms=3),
@@ -337,7 +362,7 @@ def plot_batch_budget(
     ax2.yaxis.set_major_formatter(plain)
     ax2.set_xlabel("batch size B (log scale)")
     ax2.set_ylabel("self-term share |K_mm| / sum_n |K_nm|")
-    ax2.set_title("candidate mechanism: plain and affine-like alike", fontsize=9)
+    ax2.set_title(share_title, fontsize=9)
     ax2.legend(fontsize=7)
     return fig
 
