@@ -83,6 +83,34 @@ def test_basis_alignment_bounds_and_rotation_null():
     assert torch.allclose(metrics.gram(rotated), metrics.gram(eye).expand(50, 20, 20), atol=1e-12)
 
 
+def test_rotated_alignment_null_averages_out_the_rotation():
+    gen = torch.Generator().manual_seed(5)
+    eye = torch.zeros(3, 5, 20, dtype=D)
+    eye[:, range(5), range(5)] = 1.0
+    null = metrics.rotated_alignment_null(eye, gen, n_rotations=400)
+    assert null.shape == (3,) and bool((null < 0.8).all())  # monosemantic features: far above their null
+    # two draws of the averaged null agree far better than two single rotations do
+    a = metrics.rotated_alignment_null(eye, gen, n_rotations=400)
+    singles = metrics.basis_alignment(metrics.rotate_hidden(eye.expand(2, 3, 5, 20), gen))
+    assert float((a - null).abs().max()) < 0.25 * float((singles[0] - singles[1]).abs().max())
+    # a Haar-random W is its own null on average: the excess is centred on zero
+    W = metrics.rotate_hidden(torch.randn(400, 5, 20, generator=gen, dtype=D), gen)
+    excess = metrics.basis_alignment(W) - metrics.rotated_alignment_null(W, gen, n_rotations=50)
+    assert abs(float(excess.mean())) < 4 * float(excess.std()) / 20
+    with pytest.raises(ValueError, match="n_rotations"):
+        metrics.rotated_alignment_null(eye, gen, n_rotations=0)
+
+
+def test_preferred_share_against_placebo_values():
+    d = torch.tensor([0.5, 0.51, 1.0, 0.3, 0.45], dtype=D)
+    assert metrics.preferred_share(d, (1.0, 0.5)) == pytest.approx(3 / 5)
+    assert metrics.preferred_share(d, (0.45,)) == pytest.approx(1 / 5)
+    with pytest.raises(ValueError, match="tolerance"):
+        metrics.preferred_share(d, (0.5,), tolerance=0.0)
+    with pytest.raises(ValueError, match="at least one"):
+        metrics.preferred_share(torch.zeros(0, dtype=D), (0.5,))
+
+
 def test_coordinate_kurtosis():
     gen = torch.Generator().manual_seed(3)
     gauss = torch.randn(200000, 2, generator=gen, dtype=D)

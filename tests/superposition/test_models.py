@@ -61,6 +61,12 @@ def test_output_maps_do_what_they_say():
     x = torch.rand(2, 4, 5, generator=_gen(5), dtype=D)
     y = torch.bmm(model.hidden_activations(x), model.W) + model.b[:, None, :]
     assert torch.allclose(model(x), torch.bmm(torch.relu(torch.bmm(y, Q.transpose(1, 2))), Q))
+    # the bias d after the nonlinearity lets the rotated ReLU copy the linear model exactly:
+    # b = c Q^T 1 keeps every rotated coordinate positive, d = -b removes it again
+    with torch.no_grad():
+        model.b.copy_(10.0 * Q.sum(1))
+        model.d.copy_(-model.b)
+    assert torch.allclose(model(x), torch.bmm(model.hidden_activations(x), model.W), atol=1e-10)
     linear = models.ToyModels(2, 5, 3, output="linear", generator=_gen(4), dtype=D)
     assert torch.allclose(linear(x), torch.bmm(linear.hidden_activations(x), linear.W))
 
@@ -132,3 +138,29 @@ def test_training_rejects_bad_arguments(kwargs, error, word):
     args = {"sparsity": 0.5, "importance": torch.ones(3), "steps": 2, "batch": 4, "lr": 0.01, "generator": _gen()}
     with pytest.raises(error, match=word):
         models.train_toy_models(model, **{**args, **kwargs})
+
+
+def test_post_bias_trained_only_by_the_rotated_relu():
+    imp = torch.ones(4)
+    for output in ("rotated_relu", "relu"):
+        model = models.ToyModels(2, 4, 2, output=output, generator=_gen(8))
+        models.train_toy_models(model, 0.5, imp, steps=5, batch=16, lr=1e-2, generator=_gen(9))
+        moved = float(model.d.detach().abs().max()) > 0
+        assert moved == (output == "rotated_relu")
+
+
+@pytest.mark.parametrize("optimiser", ["sgd", "adam"])
+def test_per_instance_learning_rate_equals_separate_rates(optimiser):
+    imp = models.geometric_importance(6, 0.8, dtype=D)
+    kw = dict(steps=20, batch=16, optimiser=optimiser)
+    rates = (0.1, 0.04) if optimiser == "sgd" else (1e-2, 4e-3)
+    runs = {}
+    for name, lr in (("mixed", list(rates)), ("fast", rates[0]), ("slow", rates[1])):
+        model = models.ToyModels(2, 6, 2, generator=_gen(10), dtype=D)
+        models.train_toy_models(model, [0.5, 0.5], imp, lr=lr, generator=_gen(11), **kw)
+        runs[name] = model.W.detach()
+    assert torch.allclose(runs["mixed"][0], runs["fast"][0], atol=1e-12)  # the fastest takes the plain step
+    assert torch.allclose(runs["mixed"][1], runs["slow"][1], atol=1e-10)  # the other its own rate
+    assert not torch.allclose(runs["mixed"][1], runs["fast"][1], atol=1e-4)
+    with pytest.raises(ValueError, match="lr"):
+        models.train_toy_models(models.ToyModels(2, 6, 2, generator=_gen()), 0.5, imp, lr=[0.1], generator=_gen(), **kw)

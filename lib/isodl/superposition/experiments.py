@@ -195,11 +195,18 @@ def phase_diagram(
 
 
 def hidden_alignment(
-    model: models.ToyModels, sparsity, *, generator: torch.Generator, n_samples: int = 1024, epsilon: float = 0.8
+    model: models.ToyModels,
+    sparsity,
+    *,
+    generator: torch.Generator,
+    n_samples: int = 1024,
+    epsilon: float = 0.8,
+    n_rotations: int = 200,
 ) -> dict[str, torch.Tensor]:
     """Neuron-alignment measures of each instance's hidden layer and of its rotated null, ``[N]`` each.
 
-    Keys: ``alignment`` / ``alignment_null`` (:func:`metrics.basis_alignment` of ``W`` and of ``Q W``),
+    Keys: ``alignment`` / ``alignment_null`` (:func:`metrics.basis_alignment` of ``W``, and its mean over
+    ``n_rotations`` random rotations ``Q W`` of the same instance, :func:`metrics.rotated_alignment_null`),
     ``log_kurtosis_ratio`` (log of the mean kurtosis of the neurons over that of rotated coordinates,
     on activations of ``n_samples`` fresh inputs; 0 without alignment), ``srm_h4`` / ``srm_h4_null``
     (the four-fold harmonic of the mean SRM curve of the hidden activations in the neuron basis,
@@ -210,13 +217,13 @@ def hidden_alignment(
     if not isinstance(generator, torch.Generator):
         raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
     n_samples = check_int("n_samples", n_samples, minimum=2)
+    n_rotations = check_int("n_rotations", n_rotations, minimum=1)
     epsilon = check_float("epsilon", epsilon, minimum=-1.0, maximum=1.0)
     n, m = model.n_instances, model.n_hidden
     s = models.as_instance_values("sparsity", sparsity, n, minimum=0.0, maximum=1.0 - 1e-12)
     W = model.W.detach().to(torch.float64)
     # one Haar rotation per instance: Q = rotate_hidden(I) (so Q W is rotate_hidden's null for W)
     Q = metrics.rotate_hidden(torch.eye(m, dtype=torch.float64).expand(n, m, m), generator)
-    rotated = Q @ W
     x = models.sample_features(s, model.n_features, n_samples, generator=generator, dtype=model.W.dtype)
     with torch.no_grad():
         h = model.hidden_activations(x).to(torch.float64)
@@ -235,7 +242,7 @@ def hidden_alignment(
             out.append(representations.srm_harmonic(res.mean(), res.angles, 4))
     return {
         "alignment": metrics.basis_alignment(W),
-        "alignment_null": metrics.basis_alignment(rotated),
+        "alignment_null": metrics.rotated_alignment_null(W, generator, n_rotations),
         "log_kurtosis_ratio": torch.log(kurt / kurt_rot),
         "srm_h4": torch.tensor(h4, dtype=torch.float64),
         "srm_h4_null": torch.tensor(h4_null, dtype=torch.float64),

@@ -18,7 +18,8 @@ For the variant with a privileged hidden basis: :func:`basis_alignment`
 (how much of each feature's weight sits on a single neuron, 1/m..1),
 :func:`neuron_monosemanticity` (how much of each neuron's weight one feature
 holds), :func:`coordinate_kurtosis` of hidden activations, and
-:func:`rotate_hidden` for the rotated null. :func:`recovered_features` is the
+:func:`rotate_hidden` for the rotated null (:func:`rotated_alignment_null` averages the
+alignment over many rotations of each instance, so the null adds no noise of its own). :func:`recovered_features` is the
 functional test (does feature ``i`` alone come back as itself?) and
 :func:`output_rank` the dimension of the span of a set of outputs.
 
@@ -49,6 +50,8 @@ __all__ = [
     "neuron_monosemanticity",
     "coordinate_kurtosis",
     "rotate_hidden",
+    "rotated_alignment_null",
+    "preferred_share",
     "recovered_features",
     "output_rank",
 ]
@@ -214,6 +217,33 @@ def rotate_hidden(W, generator: torch.Generator) -> torch.Tensor:
     q, r = torch.linalg.qr(g)
     q = q * torch.sign(torch.diagonal(r, dim1=-2, dim2=-1)).unsqueeze(-2)
     return (q.to(w.dtype) @ w).contiguous()
+
+
+def rotated_alignment_null(W, generator: torch.Generator, n_rotations: int = 200) -> torch.Tensor:
+    """Mean of :func:`basis_alignment` of ``Q W`` over ``n_rotations`` Haar-random rotations per instance, ``[...]``.
+
+    The expected alignment of the same basis-free geometry (the Gram matrix of ``W``) in a random basis.
+    Averaging over many rotations removes the noise a single rotated copy would add to the comparison.
+    """
+    w = check_weights(W)
+    n_rotations = check_int("n_rotations", n_rotations, minimum=1)
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+    rotated = rotate_hidden(w.to(torch.float64).expand(n_rotations, *w.shape), generator)
+    return basis_alignment(rotated).mean(0).to(w.dtype)
+
+
+def preferred_share(D, values, tolerance: float = 0.02) -> float:
+    """The share of the dimensionalities ``D`` (any shape, all counted) within ``tolerance`` of one of ``values``.
+
+    Compare the share at the preferred values with the share at placebo values (numbers no
+    geometry prefers) to tell a real preference from a dense cloud of values nearby.
+    """
+    d = check_tensor("D", D, floating=True, finite=True)
+    tolerance = check_float("tolerance", tolerance, minimum=0.0, strict_minimum=True)
+    if d.numel() == 0:
+        raise ValueError("D must hold at least one dimensionality")
+    return float((nearest_preferred(d, values) < tolerance).double().mean())
 
 
 def recovered_features(responses, tolerance: float = 0.1) -> torch.Tensor:

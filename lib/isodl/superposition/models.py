@@ -25,7 +25,9 @@ Output maps ``g`` (:data:`OUTPUTS`):
   instance (the bias ``-R`` of a ReLU becomes a threshold on the length);
 * ``"linear"``: ``g(y) = y``;
 * ``"rotated_relu"``: ReLU in a random orthonormal basis ``Q`` of R^F,
-  ``g(y) = Q^T ReLU(Q y)`` (elementwise, but in a basis unrelated to the features).
+  ``g(y) = Q^T ReLU(Q y) + d`` (elementwise, but in a basis unrelated to the features), with a
+  learned bias ``d`` after the nonlinearity, so that it can copy the linear model (a large ``b``
+  keeps every rotated coordinate positive, ``d`` cancels it in the output).
 
 Hidden maps ``f`` (:data:`HIDDENS`): ``"linear"`` (``h = W x``, the basic
 model), ``"relu"``, ``"tanh"`` (elementwise) and ``"isotropic_tanh"``
@@ -165,6 +167,8 @@ class ToyModels(nn.Module):
         std = math.sqrt(2.0 / (m + f))
         self.W = nn.Parameter(std * torch.randn(n, m, f, generator=generator, dtype=torch.float64).to(dtype))
         self.b = nn.Parameter(torch.zeros(n, f, dtype=dtype))
+        # bias after the nonlinearity, used (and trained) only by the rotated ReLU
+        self.d = nn.Parameter(torch.zeros(n, f, dtype=dtype))
         # radius R = softplus(raw) > 0 of the isotropic output; starts at 0.1
         self.raw_radius = nn.Parameter(torch.full((n, 1, 1), math.log(math.expm1(0.1)), dtype=dtype))
         if self.output == "rotated_relu":
@@ -200,7 +204,7 @@ class ToyModels(nn.Module):
         if self.output == "isotropic_relu":
             return radial_relu(y, nn.functional.softplus(self.raw_radius))
         if self.output == "rotated_relu":
-            return torch.bmm(torch.relu(torch.bmm(y, self.Q.transpose(1, 2))), self.Q)
+            return torch.bmm(torch.relu(torch.bmm(y, self.Q.transpose(1, 2))), self.Q) + self.d[:, None, :]
         return y
 
 
@@ -261,8 +265,10 @@ def train_toy_models(
         The weights ``I_i`` of the loss.
     steps, batch : int
         Number of updates and features drawn per instance per update.
-    lr : float
-        Learning rate; it decays linearly to a tenth of this over training.
+    lr : float or sequence/tensor [N]
+        Learning rate, one for all instances or one per instance (then each instance's update is the
+        optimiser's step at the largest rate, scaled by its own rate over the largest: exactly a
+        per-instance rate for SGD and Adam alike); it decays linearly to a tenth over training.
     generator : torch.Generator
         The only source of the training data.
     optimiser : str
@@ -277,14 +283,19 @@ def train_toy_models(
     s = as_instance_values("sparsity", sparsity, n, minimum=0.0, maximum=1.0 - 1e-12)
     imp = _importance_matrix(importance, n, f, dtype)
     steps, batch = check_int("steps", steps, minimum=1), check_int("batch", batch, minimum=1)
-    lr = check_float("lr", lr, minimum=0.0, strict_minimum=True)
+    rates = as_instance_values("lr", lr, n, minimum=0.0, maximum=float("inf"))
+    if not bool((rates > 0).all()):
+        raise ValueError("lr must be > 0 for every instance")
+    top = float(rates.max())
+    scale = None if bool((rates == top).all()) else (rates / top).to(dtype)
     record_every = check_int("record_every", record_every, minimum=1)
     optimiser = check_choice("optimiser", optimiser, OPTIMISERS)
     check_generator(generator)
     if generator is None:
         raise TypeError("generator must be a torch.Generator (the training data are drawn from it)")
     params = [model.W, model.b] + ([model.raw_radius] if model.output == "isotropic_relu" else [])
-    opt = torch.optim.Adam(params, lr=lr) if optimiser == "adam" else torch.optim.SGD(params, lr=lr)
+    params += [model.d] if model.output == "rotated_relu" else []
+    opt = torch.optim.Adam(params, lr=top) if optimiser == "adam" else torch.optim.SGD(params, lr=top)
     schedule = torch.optim.lr_scheduler.LambdaLR(opt, lambda t: 1.0 - 0.9 * t / steps)
     history, window, tail = [], [], []
     tail_from = steps - max(1, steps // 10)
@@ -293,7 +304,12 @@ def train_toy_models(
         per_instance = weighted_loss(x, model(x), imp)
         opt.zero_grad(set_to_none=True)
         per_instance.sum().backward()
+        before = None if scale is None else [p.detach().clone() for p in params]
         opt.step()
+        if scale is not None:  # each instance moves by its own rate over the largest
+            with torch.no_grad():
+                for p, old in zip(params, before):
+                    p.copy_(old + scale.view(-1, *([1] * (p.ndim - 1))) * (p - old))
         schedule.step()
         detached = per_instance.detach()
         window.append(detached)

@@ -95,7 +95,7 @@ def plot_sweep(
     if len(keys) != len(ylabels) or not keys:
         raise ValueError("keys and ylabels must be non-empty and of the same length")
     density = 1.0 - _np(sparsities)
-    fig, axes = plt.subplots(1, len(keys), figsize=(min(4.0 * len(keys), 12), 3.2), squeeze=False)
+    fig, axes = plt.subplots(1, len(keys), figsize=(min(4.0 * len(keys), 12), 3.6), squeeze=False)
     for ax, key, ylabel in zip(axes[0], keys, ylabels):
         for kind, table in curves.items():
             mean, se = (_np(v) for v in table[key])
@@ -107,7 +107,9 @@ def plot_sweep(
             ax.set_yscale("log")
         ax.invert_xaxis()
         label_axes(ax, xlabel="feature density 1 - S (sparser to the right)", ylabel=ylabel)
-    axes[0, 0].legend(fontsize=7)
+    handles, labels = axes[0, 0].get_legend_handles_labels()
+    # one legend for all panels, below them, so that it covers no curve
+    fig.legend(handles, labels, fontsize=7, loc="outside lower center", ncol=len(labels), frameon=False)
     if title:
         fig.suptitle(title, fontsize=10)
     plt.close(fig)
@@ -154,20 +156,25 @@ def plot_phase_diagram(diagram, *, title: str = "") -> Figure:
 
 
 def plot_neuron_weights(weights: Sequence, titles: Sequence[str], *, suptitle: str = "") -> Figure:
-    """Per neuron, the squared weights ``W_ki^2`` of every feature stacked (one colour per feature)."""
+    """Per neuron, the squared weights ``W_ki^2`` of every feature stacked, coloured by feature index (colour bar)."""
     if len(weights) == 0 or len(weights) != len(titles):
         raise ValueError("weights and titles must be non-empty and of the same length")
-    fig, axes = plt.subplots(1, len(weights), figsize=(min(2.6 * len(weights) + 1.2, 12), 3.0), squeeze=False)
+    fig, axes = plt.subplots(1, len(weights), figsize=(min(2.6 * len(weights) + 1.8, 12), 3.0), squeeze=False)
+    cmap = plt.get_cmap("viridis")
+    f_max = 1
     for ax, w, title in zip(axes[0], weights, titles):
         sq = _np(torch.as_tensor(w, dtype=torch.float64) ** 2)  # [m, F]
         m, f = sq.shape
-        colors = plt.get_cmap("tab20")(np.arange(f) % 20)
+        f_max = max(f_max, f)
+        colors = cmap(np.arange(f) / max(f - 1, 1))
         bottom = np.zeros(m)
         for i in range(f):
             ax.bar(np.arange(m), sq[:, i], bottom=bottom, color=colors[i], width=0.8)
             bottom += sq[:, i]
         label_axes(ax, xlabel="neuron k", ylabel="sum_i W_ki^2 (stacked by feature)", title=title)
         ax.set_xticks(range(m))
+    sm = plt.cm.ScalarMappable(cmap=cmap, norm=plt.Normalize(0, f_max - 1))
+    fig.colorbar(sm, ax=axes[0, :].tolist(), fraction=0.03, pad=0.01, label="feature index i (importance falls)")
     if suptitle:
         fig.suptitle(suptitle, fontsize=10)
     plt.close(fig)
