@@ -165,19 +165,28 @@ def recorded_run_time(path: Path | str) -> int | None:
     return None if seconds is None else int(seconds)
 
 
+_CELL_SPLIT = re.compile(r"(?<!\\)\|")
+
+
 def _readme_rows(text: str):
     """``(line index, column index of "run time", cells)`` for each notebook row of the README's table."""
     lines = text.split("\n")
     column = None
     for i, line in enumerate(lines):
-        cells = [c.strip() for c in line.strip().strip("|").split("|")] if line.startswith("|") else None
+        # Cells split at unescaped pipes (a "|" inside a cell is written "\\|", as Markdown requires).
+        cells = [c.strip() for c in _CELL_SPLIT.split(line.strip().strip("|"))] if line.startswith("|") else None
         if cells is None:
             column = None
             continue
         if column is None and "run time" in [c.lower() for c in cells]:
             column = [c.lower() for c in cells].index("run time")
+            width = len(cells)
             continue
         if column is not None:
+            if len(cells) != width:
+                raise ValueError(
+                    f"README line {i + 1} has {len(cells)} cells, its table {width}: write a '|' inside a cell as '\\|'"
+                )
             yield i, column, cells
 
 

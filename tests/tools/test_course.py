@@ -346,3 +346,18 @@ def test_run_times_agree_everywhere():
     """The run time recorded by `make execute` is what each first cell and the README say."""
     problems = course.run_time_problems()
     assert not problems, "run `python -m tools.course runtimes` after executing:\n" + "\n".join(problems)
+
+
+def test_run_times_respect_escaped_pipes_and_reject_broken_rows(tmp_path):
+    nb = _timed_notebook(tmp_path / "00_a.ipynb", "# A", 7)
+    readme = tmp_path / "README.md"
+    readme.write_text(
+        "| notebook | what | run time |\n|---|---|---|\n| [00_a.ipynb](notebooks/00_a.ipynb) | E\\|c4\\| | 3 s |\n"
+    )
+    course.write_run_times([nb], readme)
+    assert "| [00_a.ipynb](notebooks/00_a.ipynb) | E\\|c4\\| | 7 s |" in readme.read_text()
+    readme.write_text(
+        "| notebook | what | run time |\n|---|---|---|\n| [00_a.ipynb](notebooks/00_a.ipynb) | E|c4| | 3 s |\n"
+    )
+    with pytest.raises(ValueError, match="README line 3 has 5 cells, its table 3"):
+        course.run_time_problems([nb], readme)
