@@ -187,8 +187,16 @@ from isodl.normalisation.experiments import ALL_METHODS as _NORMALISATION_METHOD
 #: Relations between one notebook's sizes that its later cells rely on, checked at both scales.
 SIZE_RELATIONS = {
     "12_normalisation_experiments.ipynb": [
-        ("every method of the batch-size test is tuned", ("bs_methods",), lambda a: set(a) <= set(_NORMALISATION_METHODS)),
-        ("every method of the ablation is tuned", ("ablation_methods",), lambda a: set(a) <= set(_NORMALISATION_METHODS)),
+        (
+            "every method of the batch-size test is tuned",
+            ("bs_methods",),
+            lambda a: set(a) <= set(_NORMALISATION_METHODS),
+        ),
+        (
+            "every method of the ablation is tuned",
+            ("ablation_methods",),
+            lambda a: set(a) <= set(_NORMALISATION_METHODS),
+        ),
         ("the extra seeds are not tuning seeds", ("extra_seeds", "tune_seeds"), lambda a, b: not set(a) & set(b)),
     ],
 }
