@@ -41,6 +41,21 @@ METHOD_STYLE = {
 }
 
 
+def _mark_blown_up(ax, table) -> None:
+    """Cross out the batch-size points where some runs blew up (train loss above ln 10)."""
+    blown = [r for r in table if r.get("blown_up", 0) > 0]
+    if blown:
+        ax.scatter(
+            [r["batch_size"] for r in blown],
+            [r["mean"] for r in blown],
+            s=90,
+            marker="x",
+            color="red",
+            zorder=5,
+            label="some runs blew up (train loss > ln 10)",
+        )
+
+
 def _ci_half(sd: float, n: int) -> float:
     """Half-width of a 95 % Student-t confidence interval for a mean of ``n`` values with standard deviation ``sd``."""
     from scipy import stats
@@ -247,17 +262,7 @@ def plot_batch_size(
                 alpha=0.5 if dashed else 1.0,
                 **style,
             )
-    blown = [r for r in table if r.get("blown_up", 0) > 0]
-    if blown:
-        ax0.scatter(
-            [r["batch_size"] for r in blown],
-            [r["mean"] for r in blown],
-            s=90,
-            marker="x",
-            color="red",
-            zorder=5,
-            label="some runs blew up (train loss > ln 10)",
-        )
+    _mark_blown_up(ax0, table)
     ax0.set_xscale("log", base=2)
     ax0.xaxis.set_major_formatter(plain)
     ax0.set_xlabel("batch size B (log scale)")
@@ -319,17 +324,7 @@ def plot_batch_budget(
             ms=4,
             **METHOD_STYLE.get(m, {}),
         )
-    blown = [r for r in table if r.get("blown_up", 0) > 0]
-    if blown:
-        ax0.scatter(
-            [r["batch_size"] for r in blown],
-            [r["mean"] for r in blown],
-            s=90,
-            marker="x",
-            color="red",
-            zorder=5,
-            label="some runs blew up (train loss > ln 10)",
-        )
+    _mark_blown_up(ax0, table)
     ax0.set_xscale("log", base=2)
     ax0.xaxis.set_major_formatter(plain)
     ax0.set_xlabel("batch size B (log scale)")
