@@ -16,7 +16,7 @@ import json
 import sys
 from pathlib import Path
 
-from isodl.core.verdicts import MIME, VERDICTS, Verdict
+from isodl.core.verdicts import MIME, SOURCES, VERDICTS, Verdict
 
 __all__ = ["ROOT", "PAGE", "collect", "render", "main"]
 
@@ -60,8 +60,9 @@ def render(rows: list[tuple[str, int, Verdict]]) -> str:
         sources.setdefault(v.source, []).append((name, index, v))
     if not rows:
         parts.append("No notebook records a verdict yet.\n")
-    for source, items in sources.items():
-        parts.append(f"## {source}\n")
+    order = {key: i for i, key in enumerate(SOURCES)}
+    for source, items in sorted(sources.items(), key=lambda kv: order[kv[0]]):
+        parts.append(f"## {SOURCES[source]}\n")
         parts.append("| notebook (code cell) | claim | statistic | null or control | seeds | verdict |")
         parts.append("|---|---|---|---|---|---|")
         for name, index, v in items:

@@ -34,6 +34,7 @@ def test_verdict_fields_and_line():
         ({"seeds": 3}, TypeError, "seeds must be a non-empty str"),
         ({"statistic": "a | b"}, ValueError, "statistic must be one line without"),
         ({"null": "a\nb"}, ValueError, "null must be one line"),
+        ({"source": "a paper"}, ValueError, "source must be one of"),
     ],
 )
 def test_bad_verdicts_are_rejected(change, error, match):
@@ -49,7 +50,7 @@ def test_verdict_prints_outside_ipython(capsys):
 def test_collect_and_render(tmp_path):
     v = Verdict(**FIELDS)
     out = nbformat.v4.new_output("display_data", data=v._repr_mimebundle_())
-    other = Verdict(**{**FIELDS, "source": "the course", "verdict": "derived", "claim": "x"})
+    other = Verdict(**{**FIELDS, "source": "course", "verdict": "derived", "claim": "x"})
     cells = [
         nbformat.v4.new_code_cell("a"),
         nbformat.v4.new_code_cell("b", outputs=[out, nbformat.v4.new_output("stream", name="stdout", text="hi")]),
@@ -62,7 +63,9 @@ def test_collect_and_render(tmp_path):
     rows = tool.collect([path])
     assert rows == [("04_q.ipynb", 1, v), ("04_q.ipynb", 2, other)]
     page = tool.render(rows)
-    assert "## arXiv 2507.12070" in page and "## the course" in page
+    assert f"## {verdicts.SOURCES['arXiv 2507.12070']}" in page and f"## {verdicts.SOURCES['course']}" in page
+    # tables follow the order of SOURCES, not the order the notebooks name them
+    assert page.index(verdicts.SOURCES["arXiv 2507.12070"]) < page.index(verdicts.SOURCES["course"])
     assert "| [04](../notebooks/04_q.ipynb) (1) | Tanh latents cluster | H 0.56 |" in page
     assert "**not reproduced** |" in page
     assert "No notebook records" in tool.render([])

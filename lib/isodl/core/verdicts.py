@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from dataclasses import asdict, dataclass
 
-__all__ = ["MIME", "VERDICTS", "Verdict", "verdict"]
+__all__ = ["MIME", "SOURCES", "VERDICTS", "Verdict", "verdict"]
 
 #: The output MIME type that carries a verdict's fields.
 MIME = "application/vnd.isodl.verdict+json"
@@ -36,6 +36,18 @@ VERDICTS = {
     "derived": "derived in the notebook and checked numerically (no experiment needed)",
     "reconstruction": "the course's own reconstruction of something the paper states without detail",
     "not tested": "a claim of the paper that the course does not test",
+}
+
+
+#: Where a claim comes from: the key goes in ``source=``, the value titles its table on the page.
+SOURCES = {
+    "arXiv 2505.13471": "The Spotlight Resonance Method (arXiv 2505.13471)",
+    "arXiv 2507.12070": "Quantised representations from anisotropic functions (arXiv 2507.12070)",
+    "arXiv 2602.23405": "Isotropic activations with adaptive topologies (arXiv 2602.23405)",
+    "arXiv 2512.22247": "The Affine Divergence (arXiv 2512.22247)",
+    "arXiv 2103.15589": "BPTT and forward sensitivity for long-term dependencies (arXiv 2103.15589)",
+    "arXiv 2209.10652": "Toy Models of Superposition (Elhage et al., arXiv 2209.10652)",
+    "course": "The course's own questions and reconstructions",
 }
 
 
@@ -61,6 +73,8 @@ class Verdict:
     def __post_init__(self) -> None:
         for name in ("claim", "source", "statistic", "null", "seeds"):
             object.__setattr__(self, name, _text(name, getattr(self, name)))
+        if self.source not in SOURCES:
+            raise ValueError(f"source must be one of {sorted(SOURCES)}, got {self.source!r}")
         if self.verdict not in VERDICTS:
             raise ValueError(f"verdict must be one of {sorted(VERDICTS)}, got {self.verdict!r}")
 
