@@ -14,8 +14,16 @@ numbers):
    from the plain network's and from BatchNorm's slope, with 95 % confidence intervals. The author's public post
    predicts a clearly more negative slope for divergence-correcting layers than for plain affine layers or BatchNorm.
 
-    python scripts/normalisation_experiments.py                  # paper scale (30 min on a busy 2-core CPU)
-    python scripts/normalisation_experiments.py --scale course   # notebook 12's sizes (about 1 min)
+3. **Batch-size test with the rate tuned per (method, B)** (``--part batch_tuned``). At the same fixed sample budget,
+   each method's rate is tuned again at every batch size (validation accuracy, two tuning seeds, a factor-2 log grid
+   around the B = 32 rate scaled by sqrt(B / 32), widened while the choice sits at an edge; a choice still at an edge
+   is flagged), then trained at the chosen rate on ten evaluation seeds kept apart from the tuning seeds. Reported
+   as in 2, with and without the runs that blew up, and the final train loss per (method, B). This removes the last
+   confound of 2: a rate that is good at B = 32 may be too large or too small at another B.
+
+    python scripts/normalisation_experiments.py                  # paper scale, parts 1-3 (about 1 h on a busy CPU)
+    python scripts/normalisation_experiments.py --part batch_tuned   # part 3 only, merged into the existing file
+    python scripts/normalisation_experiments.py --scale course   # notebook 12's sizes (a few minutes)
 
 The results go to ``scripts/results/normalisation_experiments_<scale>.json``; notebook 12 plots the paper-scale file
 beside its own small live run.
@@ -25,6 +33,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from pathlib import Path
 
@@ -72,6 +81,34 @@ SMOKE = dict(
     bs_seeds=2,
     scalings=["sqrt"],
 )
+
+#: Part 3 (``--part batch_tuned``): the rate tuned per (method, B) at the fixed sample budget.
+TUNED = {
+    "course": dict(
+        methods=["none", "batchnorm", "affine_like"],
+        batch_sizes=[8, 32, 128],
+        tune_seeds=[100, 101],
+        eval_seeds=[0, 1, 2, 3, 4, 5],
+        points=5,
+        max_widen=3,
+    ),
+    "paper": dict(
+        methods=["none", "batchnorm", "l2", "affine_like"],
+        batch_sizes=[16, 32, 64, 128, 256, 512],
+        tune_seeds=[100, 101],
+        eval_seeds=list(range(10)),
+        points=5,
+        max_widen=4,
+    ),
+    "smoke": dict(
+        methods=["none", "batchnorm", "affine_like"],
+        batch_sizes=[8, 32],
+        tune_seeds=[100, 101],
+        eval_seeds=[0, 1],
+        points=3,
+        max_widen=1,
+    ),
+}
 
 
 def _clean(rows):
@@ -163,6 +200,111 @@ def batch_size_test(split, widths, sizes, chosen, seed0) -> dict:
     return out
 
 
+def _slope_block(rows, trained_only: bool) -> dict:
+    """Per-method slopes with 95 % intervals and the paired differences from the plain net and from BatchNorm."""
+    slopes = nc.batch_size_slopes(rows, trained_only=trained_only)
+    out = {"slopes": {m: {**s, **nc.mean_ci(s["slopes"])} for m, s in slopes.items() if s["n"] >= 1}}
+    for ref in ("none", "batchnorm"):
+        out[f"minus_{ref}"] = nc.slope_differences(rows, ref, trained_only=trained_only)
+    return out
+
+
+def batch_tuned_test(split, widths, tuned: dict, centres: dict, samples: int, log=print) -> dict:
+    """Part 3: the batch-size test with the rate tuned per (method, B); statistics over the evaluation seeds."""
+    start = time.perf_counter()
+    sweep = nc.batch_tuned_sweep(
+        split,
+        {m: centres[m] for m in tuned["methods"]},
+        tuned["batch_sizes"],
+        tune_seeds=tuned["tune_seeds"],
+        eval_seeds=tuned["eval_seeds"],
+        samples=samples,
+        widths=widths,
+        points=tuned["points"],
+        max_widen=tuned["max_widen"],
+        progress=log,
+    )
+    rows = sweep["rows"]
+    chosen = {(t["method"], t["batch_size"]): t for t in sweep["tuning"]}
+    table = []
+    for m in tuned["methods"]:
+        for b in tuned["batch_sizes"]:
+            rs = [r for r in rows if r["method"] == m and r["batch_size"] == b]
+            t = chosen[(m, b)]
+            table.append(
+                {
+                    "method": m,
+                    "batch_size": b,
+                    "lr": t["chosen"],
+                    "grid": t["grid"],
+                    "at_edge": t["at_edge"],
+                    "test": nc.mean_ci([r["test_accuracy"] for r in rs]),
+                    "train_loss": nc.mean_ci([r["train_loss"] for r in rs if math.isfinite(r["train_loss"])] or [99.0]),
+                    "blown_up": int(sum(r["blown_up"] for r in rs)),
+                }
+            )
+    return {
+        "samples": samples,
+        "centres": {m: centres[m] for m in tuned["methods"]},
+        "sizes": tuned,
+        "table": table,
+        "all_runs": _slope_block(rows, trained_only=False),
+        "trained_only": _slope_block(rows, trained_only=True),
+        "blown_up": int(sum(r["blown_up"] for r in rows)),
+        "n_runs": len(rows) + len(sweep["tuning_rows"]),
+        "tuning": sweep["tuning"],
+        "rows": _clean(rows),
+        "tuning_rows": _clean(sweep["tuning_rows"]),
+        "seconds": time.perf_counter() - start,
+    }
+
+
+def run_batch_tuned(scale: str, seed: int, out: Path, tuned: dict | None = None, sizes: dict | None = None) -> dict:
+    """Run part 3 and merge it into the results file ``out`` (key ``"batch_tuned"``), leaving the rest as it was.
+
+    The B = 32 rates come from the file's method comparison (or :data:`LR_CENTRES` if the file is missing).
+    """
+    cfg = isodl.setup(seed, "course" if scale == "smoke" else scale)
+    tuned = dict(TUNED[scale] if tuned is None else tuned)
+    result = json.loads(out.read_text()) if out.exists() else {"scale": cfg.scale, "seed": seed}
+    sizes = dict(result.get("sizes") or sizes or (SMOKE if scale == "smoke" else SIZES[cfg.scale]))
+    signals = data.mnist1d()
+    split = nc.split_data(signals, n_val=500)
+    widths = result.get("widths") or [signals.n_features, *sizes["hidden"], signals.n_classes]
+    centres = {**nc.LR_CENTRES, **result.get("comparison", {}).get("chosen", {})}
+    samples = result.get("batch_size", {}).get("samples") or 32 * nc.steps_for_epochs(
+        split.x_train.shape[0], 32, sizes["epochs"]
+    )
+    result["batch_tuned"] = batch_tuned_test(split, widths, tuned, centres, samples, log=lambda s: print(s, flush=True))
+    out.parent.mkdir(parents=True, exist_ok=True)
+    out.write_text(json.dumps(result, indent=1, default=str) + "\n")
+    return result
+
+
+def report_batch_tuned(block: dict) -> str:
+    """A short plain-text summary of part 3."""
+    lines = [
+        f"batch size, rate tuned per (method, B), fixed sample budget {block['samples']}, {block['seconds']:.0f} s:"
+    ]
+    for r in block["table"]:
+        t, lo = r["test"], r["train_loss"]
+        edge = "  (chosen rate at the grid's edge)" if r["at_edge"] else ""
+        lines.append(
+            f"  {nc.LABELS[r['method']]:20s} B={r['batch_size']:<4d} lr {r['lr']:<8.4g} test {t['mean']:.3f} "
+            f"[{t['lo']:.3f}, {t['hi']:.3f}] train loss {lo['mean']:.3f}  blown up {r['blown_up']}{edge}"
+        )
+    for kind in ("all_runs", "trained_only"):
+        b = block[kind]
+        for m, s in b["slopes"].items():
+            lines.append(
+                f"  {kind}: slope {nc.LABELS[m]:20s} {s['mean']:+.4f} [{s['lo']:+.4f}, {s['hi']:+.4f}] per doubling"
+            )
+        for ref in ("minus_none", "minus_batchnorm"):
+            for m, d in b[ref].items():
+                lines.append("  " + kind + ": " + nc.describe_difference(f"{m} {ref.replace('_', ' ')}", d))
+    return "\n".join(lines)
+
+
 def run(scale: str = "paper", seed: int = 0, sizes: dict | None = None, methods=None) -> dict:
     cfg = isodl.setup(seed, scale)
     sizes = dict(SIZES[cfg.scale] if sizes is None else sizes)
@@ -217,15 +359,29 @@ def main(argv=None) -> dict:
     )
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", type=Path, default=None, help="result file (default scripts/results/...)")
+    parser.add_argument(
+        "--part",
+        choices=("all", "main", "batch_tuned"),
+        default="all",
+        help="main: parts 1-2; batch_tuned: part 3 only, merged into the existing results file; all: both",
+    )
     args = parser.parse_args(argv)
+    out = args.out or RESULTS / f"normalisation_experiments_{args.scale}.json"
+    if args.part == "batch_tuned":
+        result = run_batch_tuned(args.scale, args.seed, out)
+        print(report_batch_tuned(result["batch_tuned"]))
+        print(f"written to {out}")
+        return result
     if args.scale == "smoke":
         result = run("course", args.seed, sizes=SMOKE, methods=["none", "batchnorm", "affine_like"])
     else:
         result = run(args.scale, args.seed)
-    out = args.out or RESULTS / f"normalisation_experiments_{args.scale}.json"
     out.parent.mkdir(parents=True, exist_ok=True)
     out.write_text(json.dumps(result, indent=1, default=str) + "\n")
     print(report(result))
+    if args.part == "all":
+        result = run_batch_tuned(args.scale, args.seed, out)
+        print(report_batch_tuned(result["batch_tuned"]))
     print(f"written to {out}")
     return result
 

@@ -113,3 +113,25 @@ def test_normalisation_experiments_smoke(tmp_path, capsys):
     assert {r["steps"] * r["batch_size"] for r in block["rows"]} <= set(range(budget - 32, budget + 1))
     assert set(block["minus_none"]) == {"batchnorm", "affine_like"}
     assert block["minus_none"]["affine_like"]["seeds"] == [0, 1]
+    # part 3 on its own: merged into the file, the rest of the file left as it was
+    before = dict(loaded)
+    before.pop("batch_tuned")
+    again = script.main(["--scale", "smoke", "--part", "batch_tuned", "--out", str(out)])
+    assert "rate tuned per (method, B)" in capsys.readouterr().out
+    merged = nc.load_paper_results(out)
+    assert {k: v for k, v in merged.items() if k != "batch_tuned"} == before
+    tuned = merged["batch_tuned"]
+    assert len(tuned["rows"]) == len(again["batch_tuned"]["rows"]) == 3 * 2 * 2
+    assert {(r["method"], r["batch_size"]) for r in tuned["table"]} == {
+        (m, b) for m in ("none", "batchnorm", "affine_like") for b in (8, 32)
+    }
+    for t in tuned["tuning"]:
+        assert t["chosen"] in t["grid"] and len(t["grid"]) >= 3
+        assert t["at_edge"] == (t["chosen"] in (t["grid"][0], t["grid"][-1]))
+    # evaluation seeds kept apart from the tuning seeds, every run at its (method, B)'s chosen rate and the budget
+    assert {r["seed"] for r in tuned["rows"]} == {0, 1} and {r["seed"] for r in tuned["tuning_rows"]} == {100, 101}
+    rate = {(t["method"], t["batch_size"]): t["chosen"] for t in tuned["tuning"]}
+    assert all(r["lr"] == rate[(r["method"], r["batch_size"])] for r in tuned["rows"])
+    assert {r["steps"] * r["batch_size"] for r in tuned["rows"]} <= set(range(budget - 32, budget + 1))
+    assert set(tuned["all_runs"]["minus_none"]) == {"batchnorm", "affine_like"}
+    assert set(tuned["trained_only"]["minus_batchnorm"]) <= {"none", "affine_like"}

@@ -435,3 +435,45 @@ def test_describe_difference_follows_the_interval():
     )
     with pytest.raises(TypeError, match="paired difference"):
         nc.describe_difference("a", {"mean": 0.0})
+
+
+def test_tune_lr_widens_the_grid_until_the_choice_is_inside(blobs):
+    # a centre far below the optimum: the first grid's best rate is its top one, so the grid grows upwards
+    t = nc.tune_lr("none", blobs, batch_size=16, samples=320, centre=1e-3, seeds=[0, 1], points=3, max_widen=2)
+    assert t["grid"][:3] == pytest.approx([5e-4, 1e-3, 2e-3]) and len(t["grid"]) == 3 + t["widened"]
+    assert t["widened"] == 2 and t["grid"][-1] == pytest.approx(8e-3)  # still rising: flagged, not hidden
+    assert t["at_edge"] and t["chosen"] == t["grid"][-1]
+    assert {r["seed"] for r in t["rows"]} == {0, 1} and len(t["rows"]) == 2 * len(t["grid"])
+    assert all(r["steps"] == 20 and r["batch_size"] == 16 for r in t["rows"])
+    # the chosen rate has the best mean validation accuracy of the grid
+    mean = {lr: np.mean([r["val_accuracy"] for r in t["rows"] if r["lr"] == lr]) for lr in t["grid"]}
+    assert mean[t["chosen"]] == max(mean.values())
+    # a wide grid around a sensible rate ends with the choice inside
+    inside = nc.tune_lr("none", blobs, batch_size=16, samples=320, centre=1e-2, seeds=[0, 1], points=3, max_widen=2)
+    assert not inside["at_edge"] and inside["widened"] == 2 and inside["chosen"] == pytest.approx(0.04)
+
+
+def test_batch_tuned_sweep_keeps_tuning_and_evaluation_seeds_apart(blobs):
+    lines = []
+    out = nc.batch_tuned_sweep(
+        blobs,
+        {"none": 0.5, "affine_like": 4.0},
+        [4, 16],
+        tune_seeds=[10],
+        eval_seeds=[0, 1],
+        samples=64,
+        reference_batch=16,
+        points=3,
+        max_widen=0,
+        progress=lines.append,
+    )
+    assert len(lines) == 4 and len(out["tuning"]) == 4 and len(out["rows"]) == 8
+    assert {r["seed"] for r in out["rows"]} == {0, 1} and {r["seed"] for r in out["tuning_rows"]} == {10}
+    by = {(t["method"], t["batch_size"]): t for t in out["tuning"]}
+    assert by[("none", 4)]["grid"][1] == pytest.approx(0.25)  # centre 0.5 * sqrt(4 / 16)
+    assert all(r["lr"] == by[(r["method"], r["batch_size"])]["chosen"] for r in out["rows"])
+    assert nc.slope_differences(out["rows"], "none")["affine_like"]["seeds"] == [0, 1]
+    with pytest.raises(ValueError, match="overlap"):
+        nc.batch_tuned_sweep(blobs, {"none": 0.5}, [4], tune_seeds=[0], eval_seeds=[0], samples=64)
+    with pytest.raises(ValueError, match="points"):
+        nc.tune_lr("none", blobs, batch_size=4, samples=64, centre=0.1, seeds=[0], points=2)

@@ -91,6 +91,8 @@ __all__ = [
     "PAPER_RESULTS",
     "lr_grid",
     "load_paper_results",
+    "tune_lr",
+    "batch_tuned_sweep",
     "effective_step_ratios",
     "activation_spread",
     "affine_inputs",
@@ -669,6 +671,148 @@ def batch_size_sweep(
                 row["lr_scaling"] = lr_scaling
                 rows.append(row)
     return rows
+
+
+def tune_lr(
+    method: str,
+    split: Split,
+    *,
+    batch_size: int,
+    samples: int,
+    centre: float,
+    seeds: Sequence[int],
+    factor: float = 2.0,
+    points: int = 5,
+    max_widen: int = 4,
+    widths: Sequence[int] | None = None,
+) -> dict:
+    """Tune ``method``'s learning rate at one batch size by *validation* accuracy, widening the grid at an edge.
+
+    The grid starts as ``points`` rates spaced by ``factor`` around ``centre``;
+    every rate is trained on every tuning seed for ``samples // batch_size``
+    steps (a fixed sample budget). The chosen rate has the highest mean
+    validation accuracy over ``seeds`` (ties: the smaller rate). While it is
+    the grid's smallest or largest rate, one more rate is added beyond that edge
+    (at most ``max_widen`` times). Returns ``{"method", "batch_size", "grid",
+    "chosen", "at_edge", "widened", "rows"}``: ``at_edge`` is True when the
+    chosen rate is still an end point of the final grid (the optimum may lie
+    outside it).
+    """
+    method = check_choice("method", method, ALL_METHODS)
+    batch_size = check_int("batch_size", batch_size, minimum=1, maximum=split.x_train.shape[0])
+    samples = check_int("samples", samples, minimum=batch_size)
+    centre = check_float("centre", centre, minimum=0.0, strict_minimum=True)
+    factor = check_float("factor", factor, minimum=1.0, strict_minimum=True)
+    points = check_int("points", points, minimum=3)
+    max_widen = check_int("max_widen", max_widen, minimum=0)
+    seeds = _check_seeds(seeds)
+    steps = samples // batch_size
+    lo = -(points // 2)
+    grid = [centre * factor ** (lo + i) for i in range(points)]
+    rows: list[dict] = []
+
+    def train(lr):
+        for seed in seeds:
+            row = train_run(method, split, lr=lr, batch_size=batch_size, steps=steps, seed=seed, widths=widths)
+            row["protocol"] = "tuned"
+            rows.append(row)
+
+    def best():
+        means = {lr: np.mean([r["val_accuracy"] for r in rows if r["lr"] == lr]) for lr in grid}
+        return max(grid, key=lambda lr: (means[lr], -lr))
+
+    for lr in grid:
+        train(lr)
+    widened = 0
+    chosen = best()
+    while chosen in (grid[0], grid[-1]) and widened < max_widen:
+        new = grid[0] / factor if chosen == grid[0] else grid[-1] * factor
+        grid = sorted([*grid, new])
+        train(new)
+        widened += 1
+        chosen = best()
+    return {
+        "method": method,
+        "batch_size": batch_size,
+        "grid": grid,
+        "chosen": float(chosen),
+        "at_edge": chosen in (grid[0], grid[-1]),
+        "widened": widened,
+        "rows": rows,
+    }
+
+
+def batch_tuned_sweep(
+    split: Split,
+    centres: Mapping[str, float],
+    batch_sizes: Sequence[int],
+    *,
+    tune_seeds: Sequence[int],
+    eval_seeds: Sequence[int],
+    samples: int,
+    reference_batch: int = 32,
+    widths: Sequence[int] | None = None,
+    progress: Callable[[str], None] | None = None,
+    **tune_kwargs,
+) -> dict:
+    """The batch-size test with the learning rate tuned per (method, batch size) at a fixed sample budget.
+
+    For every method of ``centres`` (``{method: rate at reference_batch}``) and
+    batch size ``B``, :func:`tune_lr` searches around ``centre * sqrt(B /
+    reference_batch)`` on ``tune_seeds``; the chosen rate is then trained on
+    ``eval_seeds`` (kept apart from the tuning seeds, so the test accuracy is not
+    the one the choice was made on). Returns ``{"tuning": [tune_lr results
+    without rows], "tuning_rows", "rows"}``: ``rows`` (the evaluation runs,
+    as :func:`batch_size_sweep`'s, protocol ``"tuned"``) feed
+    :func:`batch_size_slopes` and :func:`slope_differences`. ``progress`` is
+    called with one line per (method, B).
+    """
+    if not isinstance(centres, Mapping) or not centres:
+        raise TypeError(f"centres must be a non-empty dict {{method: lr}}, got {centres!r}")
+    methods = _check_methods(list(centres))
+    tune_seeds, eval_seeds = _check_seeds(tune_seeds), _check_seeds(eval_seeds)
+    if set(tune_seeds) & set(eval_seeds):
+        raise ValueError(
+            f"tune_seeds and eval_seeds must not overlap, both hold {sorted(set(tune_seeds) & set(eval_seeds))}"
+        )
+    if isinstance(batch_sizes, (str, bytes)) or not isinstance(batch_sizes, Sequence) or not batch_sizes:
+        raise TypeError(f"batch_sizes must be a non-empty sequence of ints, got {batch_sizes!r}")
+    sizes = [
+        check_int(f"batch_sizes[{i}]", b, minimum=2, maximum=split.x_train.shape[0]) for i, b in enumerate(batch_sizes)
+    ]
+    samples = check_int("samples", samples, minimum=max(sizes))
+    reference_batch = check_int("reference_batch", reference_batch, minimum=1)
+    tuning, tuning_rows, rows = [], [], []
+    for method in methods:
+        base = check_float(f"centres[{method!r}]", centres[method], minimum=0.0, strict_minimum=True)
+        for b in sizes:
+            start = time.perf_counter()
+            t = tune_lr(
+                method,
+                split,
+                batch_size=b,
+                samples=samples,
+                centre=base * math.sqrt(b / reference_batch),
+                seeds=tune_seeds,
+                widths=widths,
+                **tune_kwargs,
+            )
+            tuning_rows += t.pop("rows")
+            tuning.append(t)
+            for seed in eval_seeds:
+                row = train_run(
+                    method, split, lr=t["chosen"], batch_size=b, steps=samples // b, seed=seed, widths=widths
+                )
+                row["protocol"] = "tuned"
+                rows.append(row)
+            if progress is not None:
+                mine = [r["test_accuracy"] for r in rows[-len(eval_seeds) :]]
+                edge = " AT EDGE" if t["at_edge"] else ""
+                progress(
+                    f"{method} B={b}: lr {t['chosen']:.4g} (grid {t['grid'][0]:.3g}-{t['grid'][-1]:.3g}, "
+                    f"widened {t['widened']}){edge}; test {np.mean(mine):.3f}; {time.perf_counter() - start:.0f} s"
+                )
+    return {"tuning": tuning, "tuning_rows": tuning_rows, "rows": rows}
 
 
 def batch_size_table(rows: Sequence[Mapping]) -> list[dict]:
