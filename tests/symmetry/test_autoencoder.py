@@ -250,3 +250,32 @@ def test_null_plots_render_and_share_one_colour_scale(digits):
         sym_plots.plot_against_null({"a": ([0.1], [0.1, 0.2])})
     with pytest.raises(TypeError, match="UnitDiagnostics"):
         sym_plots.plot_unit_diagnostics({"a": "nope"})
+
+
+def test_graded_control_plot_draws_curves_trained_lines_and_threshold():
+    matplotlib.use("Agg")
+    import io
+
+    fig = sym_plots.plot_graded_control(
+        {"tanh": ([0.1, 0.5, 1.0], [0.3, 0.7, 0.95]), "iso": ([0.1, 0.5, 1.0], [0.35, 0.75, 0.97])},
+        trained={"tanh": 0.8, "iso": math.nan},
+        threshold=0.98,
+        ylabel="k-means ratio",
+        title="t",
+    )
+    ax = fig.axes[0]
+    assert len(ax.lines) == 2 + 1 + 1 + 1  # two curves, one finite trained line, the threshold, the legend proxy
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "tanh: control" in labels and any("threshold" in t for t in labels)
+    fig.savefig(io.BytesIO(), format="png")
+    with pytest.raises(ValueError, match="same length"):
+        sym_plots.plot_graded_control({"a": ([0.1, 0.2], [0.3])})
+    with pytest.raises(TypeError, match="non-empty"):
+        sym_plots.plot_graded_control({})
+
+
+def test_kmeans_results_path_sits_beside_the_quantisation_results():
+    assert (
+        ae.KMEANS_RESULTS.parent == ae.QUANTISATION_RESULTS.parent
+        and ae.KMEANS_RESULTS.name == "quantisation_kmeans.json"
+    )

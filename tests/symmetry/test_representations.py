@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from isodl.core import data
+from isodl.core.activations import random_orthogonal
 from isodl.symmetry import representations as rep
 from isodl.symmetry import srm
 
@@ -294,3 +295,138 @@ def test_mean_difference_test():
         rep.mean_difference_test(a, b, alternative="bigger")
     with pytest.raises(ValueError, match="at least 2"):
         rep.mean_difference_test(a[:1], b)
+
+
+# --------------------------------------------------------------------------- k-means and its nulls
+
+
+def _clusters(noise, gen, n=1200, d=8, k=10):
+    centres = 1.5 * torch.randn(k, d, generator=gen, dtype=torch.float64)
+    pick = torch.arange(n) % k
+    return centres[pick] + noise * torch.randn(n, d, generator=gen, dtype=torch.float64), pick
+
+
+def test_kmeans_finds_separated_clusters_and_is_deterministic():
+    gen = torch.Generator().manual_seed(1)
+    x, pick = _clusters(0.01, gen, k=4, d=3)
+    inertia, labels, centres = rep.kmeans(x, 4, generator=torch.Generator().manual_seed(0))
+    assert inertia < 1e-3 and centres.shape == (4, 3)
+    # every true cluster maps onto one k-means cluster
+    for c in range(4):
+        assert len(torch.unique(labels[pick == c])) == 1
+    again = rep.kmeans(x, 4, generator=torch.Generator().manual_seed(0))
+    assert again[0] == inertia and torch.equal(again[1], labels)
+    # one cluster: the inertia is the total variance
+    one = rep.kmeans(x, 1)[0]
+    assert one == pytest.approx(float(((x - x.mean(0)) ** 2).sum(1).mean()))
+
+
+def test_kmeans_ratio_small_for_clusters_and_one_for_a_gaussian():
+    gen = torch.Generator().manual_seed(2)
+    tight = rep.kmeans_nulls(_clusters(0.05, gen)[0], 10, generator=gen)
+    assert tight["ratio"] < 0.4
+    assert all(abs(r - 1) < 0.03 for r in tight["null_ratio"])
+    assert rep.beyond_null(tight["ratio"], tight["null_ratio"], side="less", margin=0.02)
+    g = rep.kmeans_nulls(torch.randn(1200, 8, generator=gen, dtype=torch.float64), 10, generator=gen)
+    assert abs(g["ratio"] - 1) < 0.03
+    assert not rep.beyond_null(g["ratio"], g["null_ratio"], side="less", margin=0.02)
+    # whitening: an affine map of the cloud (scales, offsets, rotation) leaves the inertia unchanged
+    x = _clusters(0.3, gen)[0]
+    a = (
+        torch.diag(torch.tensor([1.0, 10, 0.1, 3, 1, 1, 5, 2], dtype=torch.float64))
+        @ random_orthogonal(8, seed=3).double()
+    )
+    i1 = rep.kmeans_inertia(x, 10, generator=torch.Generator().manual_seed(0))
+    i2 = rep.kmeans_inertia(x @ a.T + 7.0, 10, generator=torch.Generator().manual_seed(0))
+    assert i1 == pytest.approx(i2, rel=1e-6)
+
+
+def test_kmeans_rejects_bad_input_and_survives_a_constant_unit():
+    with pytest.raises(ValueError, match="k must be at most"):
+        rep.kmeans(torch.randn(5, 2, dtype=torch.float64), 6)
+    with pytest.raises(ValueError, match="k"):
+        rep.kmeans(torch.randn(5, 2, dtype=torch.float64), 0)
+    with pytest.raises(ValueError, match="points"):
+        rep.kmeans(torch.randn(5), 2)
+    with pytest.raises(TypeError, match="generator"):
+        rep.kmeans(torch.randn(5, 2, dtype=torch.float64), 2, generator=3)
+    with pytest.raises(ValueError, match="n_draws"):
+        rep.kmeans_nulls(torch.randn(50, 2, dtype=torch.float64), 2, n_draws=1)
+    z = torch.randn(300, 4, dtype=torch.float64)
+    z[:, 2] = -9.0  # a dead unit: zero variance
+    q = rep.kmeans_nulls(z, 5)
+    assert math.isfinite(q["ratio"]) and abs(q["ratio"] - 1) < 0.1
+
+
+def test_snap_to_centres_is_a_graded_control():
+    gen = torch.Generator().manual_seed(4)
+    labels = torch.arange(600) % 6
+    offsets = 2.0 * torch.randn(6, 5, generator=gen, dtype=torch.float64)
+    z = offsets[labels] + torch.randn(600, 5, generator=gen, dtype=torch.float64) * torch.tensor([1.0, 2, 3, 4, 5])
+    exact = rep.snap_to_centres(z, labels, 0.0, generator=gen)
+    assert len(torch.unique(exact, dim=0)) == 6
+    ratios = [
+        rep.kmeans_nulls(rep.snap_to_centres(z, labels, s, generator=gen), 6, generator=gen)["ratio"]
+        for s in (0.01, 0.5)
+    ]
+    assert ratios[0] < 0.05 < ratios[1]
+    with pytest.raises(ValueError, match="noise"):
+        rep.snap_to_centres(z, labels, -1.0)
+    with pytest.raises(ValueError, match="labels"):
+        rep.snap_to_centres(z, labels[:10], 0.1)
+
+
+def test_live_subspace_in_the_standard_and_a_thomson_basis():
+    gen = torch.Generator().manual_seed(5)
+    z = torch.randn(500, 4, generator=gen, dtype=torch.float64)
+    z[:, 1] = z[:, 1] * 0.1 - 5.0  # stuck
+    live, b = rep.live_subspace(z)
+    assert b is None and torch.equal(live, z[:, [0, 2, 3]])
+    basis = srm.thomson_basis(8, 4, seed=0)
+    z2 = torch.randn(500, 4, generator=gen, dtype=torch.float64) + 6.0 * basis[0].double()  # pushes some rows one-sided
+    d = rep.unit_diagnostics(z2, basis)
+    zl, bl = rep.live_subspace(z2, basis)
+    assert bl.shape[0] == d.n_live and zl.shape[1] == bl.shape[1] <= 4
+    # the live rows' coordinates of the latent are unchanged by the change of coordinates
+    assert torch.allclose(zl @ bl.T, z2 @ srm.unit_basis(basis, 4)[d.live].T, atol=1e-9)
+    with pytest.raises(ValueError, match="live units"):
+        rep.live_subspace(torch.ones(10, 3, dtype=torch.float64) + 0.01 * torch.rand(10, 3, dtype=torch.float64))
+
+
+def test_label_permutation_test_fires_on_labels_and_not_on_shuffled_labels():
+    gen = torch.Generator().manual_seed(6)
+    y = torch.arange(400) % 4
+    x = y.double() + 0.3 * torch.randn(400, generator=gen, dtype=torch.float64)
+
+    def stat(labels):  # between-class share of the variance of x
+        means = torch.stack([x[labels == c].mean() for c in range(4)])
+        return float(means.var())
+
+    real = rep.label_permutation_test(stat, y, n_permutations=100, seed=0)
+    assert real["p"] < 0.02 and real["z"] > 5
+    shuffled = y[torch.randperm(400, generator=gen)]
+    null = rep.label_permutation_test(stat, shuffled, n_permutations=100, seed=0)
+    assert null["p"] > 0.02
+    with pytest.raises(TypeError, match="callable"):
+        rep.label_permutation_test(3, y)
+    with pytest.raises(TypeError, match="labels"):
+        rep.label_permutation_test(stat, y.double())
+
+
+def test_stratified_difference_test_permutes_within_strata():
+    gen = torch.Generator().manual_seed(7)
+    # strata with very different levels; within each, a is higher than b by 0.5
+    a = [(torch.randn(8, generator=gen, dtype=torch.float64) * 0.1 + 10 * i + 0.5).tolist() for i in range(5)]
+    b = [(torch.randn(16, generator=gen, dtype=torch.float64) * 0.1 + 10 * i).tolist() for i in range(5)]
+    d, p = rep.stratified_difference_test(a, b, alternative="greater", n_permutations=500)
+    assert d == pytest.approx(0.5, abs=0.1) and p < 0.01
+    # the pooled test drowns it in the spread between strata
+    _, p_pooled = rep.mean_difference_test(sum(a, []), sum(b, []), alternative="greater", n_permutations=500)
+    assert p_pooled > 0.05
+    # no difference within strata: not significant
+    same = [(torch.randn(8, generator=gen, dtype=torch.float64) * 0.1 + 10 * i).tolist() for i in range(5)]
+    assert rep.stratified_difference_test(same, b, alternative="greater", n_permutations=500)[1] > 0.05
+    with pytest.raises(ValueError, match="strata"):
+        rep.stratified_difference_test(a, b[:2])
+    with pytest.raises(TypeError, match="lists"):
+        rep.stratified_difference_test(torch.zeros(3), b)

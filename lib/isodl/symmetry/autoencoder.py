@@ -69,6 +69,7 @@ __all__ = [
     "train_autoencoder",
     "QUANTISATION_RESULTS",
     "load_quantisation_results",
+    "KMEANS_RESULTS",
 ]
 
 #: Elementwise (anisotropic) activations: applied per coordinate of a basis.
@@ -333,6 +334,10 @@ def train_autoencoder(
 QUANTISATION_RESULTS = Path(__file__).resolve().parents[3] / "scripts" / "results" / "quantisation_nulls.json"
 
 
+#: Where ``scripts/quantisation_kmeans.py`` writes its committed results (k-means ratios, per-family calibration).
+KMEANS_RESULTS = QUANTISATION_RESULTS.parent / "quantisation_kmeans.json"
+
+
 def load_quantisation_results(path=None) -> dict:
     """The committed results of ``scripts/quantisation_nulls.py``: ``{"settings": {...}, "rows": [...]}``.
 
@@ -346,7 +351,7 @@ def load_quantisation_results(path=None) -> dict:
     p = Path(p)
     if not p.is_file():
         raise FileNotFoundError(
-            f"no results file at {p}; run `python scripts/quantisation_nulls.py` from the repository root to make it"
+            f"no results file at {p}; run `python scripts/{p.stem}.py` from the repository root to make it"
         )
     out = json.loads(p.read_text())
     if not isinstance(out, dict) or "rows" not in out or "settings" not in out:

@@ -19,7 +19,8 @@ directly.
   the widget :func:`plot_pppm_scrubber`, :func:`plot_entropy_vs_mse`,
   :func:`plot_unit_diagnostics` (per-unit mean ± sd, stuck units) and
   :func:`plot_against_null` (a statistic on each run against its null;
-  also notebook 03).
+  also notebook 03) and :func:`plot_graded_control` (a test statistic on
+  positive controls blurred step by step, beside the trained values).
 
 The numbers come from :mod:`isodl.core.activations`, :mod:`isodl.symmetry.srm`,
 :mod:`isodl.symmetry.pppm` and :mod:`isodl.symmetry.representations`.
@@ -63,6 +64,7 @@ __all__ = [
     "plot_pppm_row",
     "plot_unit_diagnostics",
     "plot_against_null",
+    "plot_graded_control",
     "plot_pppm_epoch",
     "plot_pppm_scrubber",
     "plot_alignment_explorer",
@@ -838,4 +840,47 @@ def plot_purity(
     ax.set_ylabel("share of the top class")
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8, loc="lower right")
+    return fig
+
+
+def plot_graded_control(
+    curves: Mapping[str, tuple[Sequence[float], Sequence[float]]],
+    *,
+    trained: Mapping[str, float] | None = None,
+    threshold: float | None = None,
+    xlabel: str = "noise added to the clusters (fraction of each unit's sd)",
+    ylabel: str = "statistic",
+    title: str | None = None,
+) -> Figure:
+    """A statistic on graded positive controls (one line per group) beside each group's trained value.
+
+    ``curves`` maps a label to ``(noise levels, statistic)``: the same
+    statistic on a latent with real clusters, blurred more and more. ``trained``
+    (optional) maps the same labels to the trained latent's value, drawn as a
+    dashed line in the group's colour. ``threshold`` (optional) draws the level
+    below which the test calls a cloud clustered, so the crossing of each
+    curve is its detection limit.
+    """
+    if not isinstance(curves, Mapping) or not curves:
+        raise TypeError("curves must be a non-empty dict {label: (noise levels, values)}")
+    if threshold is not None:
+        threshold = check_float("threshold", threshold)
+    fig, ax = figure(1, 1, width=6.2, height=3.6)
+    for k, (name, (xs, ys)) in enumerate(curves.items()):
+        x, y = np.asarray(xs, dtype=float), np.asarray(ys, dtype=float)
+        if x.shape != y.shape or x.ndim != 1:
+            raise ValueError(f"curves[{name!r}]: noise levels and values must be 1-D of the same length")
+        color = COLORS[k % len(COLORS)]
+        ax.plot(x, y, marker="os^vDP*X"[k % 8], color=color, lw=1.4, ms=4, label=f"{name}: control")
+        if trained is not None and name in trained and math.isfinite(float(trained[name])):
+            ax.axhline(float(trained[name]), color=color, lw=1, ls="--", alpha=0.8)
+    if threshold is not None:
+        ax.axhline(threshold, color="k", lw=1.2, ls=":", label=f"detection threshold ({threshold:g})")
+    if trained:
+        ax.plot([], [], color="0.4", ls="--", lw=1, label="trained latent (same colour)")
+    ax.set_xlabel(xlabel, fontsize=9)
+    ax.set_ylabel(ylabel, fontsize=9)
+    if title:
+        ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=7, loc="best")
     return fig
