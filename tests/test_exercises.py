@@ -305,7 +305,7 @@ def test_checks_registry():
         "top_k_purity",
         "rotate_neurons",
         "remove_last_neuron",
-        "diagonal_savings",
+        "alternating_fraction",
         "predicted_step",
         "affine_like",
         "sensitivity_step",

@@ -60,16 +60,59 @@ def test_remove_last_neuron_reference_is_what_neurodegeneration_does(seed):
     assert float(model.intrinsic_length(0)) == pytest.approx(ref[4], rel=1e-12)
 
 
-def test_iso_length_and_diagonal_savings_references_call_the_library():
+def test_iso_length_and_alternating_fraction_references_call_the_library():
     z = torch.randn(7, 5, dtype=torch.float64)
     torch.testing.assert_close(
         checks._iso_length_reference(z, 0.4), network.isotropic_tanh_gain(z, 0.4).unsqueeze(-1) * z
     )
     from isodl.topology import sparsity
 
-    assert checks._diagonal_savings_reference([8, 6, 6, 3], [1]) == sparsity.expected_nonzero_reduction(
-        [8, 6, 6, 3], [1]
-    )
+    assert checks._alternating_fraction_reference(16, 3) == sparsity.sparsity_limit(3, 16)
+
+
+@pytest.mark.parametrize("n, m", [(4, 1), (4, 5), (7, 2), (16, 3)])
+def test_alternating_fraction_reference_counts_the_zeros_of_a_rotated_network(n, m):
+    """The reference is what diagonalising W_1, W_3, ... of a random dense [n] * (m + 3) network leaves non-zero."""
+    gen = torch.Generator().manual_seed(n * 10 + m)
+    net = network.IsotropicMLP([n] * (m + 3), dtype=torch.float64, generator=gen)
+    with torch.no_grad():
+        for w in net.weights:
+            w.copy_(torch.randn(w.shape, generator=gen, dtype=torch.float64))
+    net.diagonalise_alternating()
+    nonzero = sum(int((net.weights[k] != 0).sum()) for k in range(1, m + 1))
+    assert checks._alternating_fraction_reference(n, m) == nonzero / (m * n * n)
+
+
+def test_alternating_fraction_check_accepts_the_derivation_and_names_each_mistake():
+    def derived(n, m):
+        return ((m // 2) * n * n + ((m + 1) // 2) * n) / (m * n * n)
+
+    assert checks.check_alternating_fraction(derived, verbose=False)
+    mistakes = {
+        "ceil(M/2) are diagonal": lambda n, m: (((m + 1) // 2) * n * n + (m // 2) * n) / (m * n * n),
+        "outnumber the dense ones": lambda n, m: (1 + 1 / n) / 2,
+        "keeps its n singular values": lambda n, m: (m // 2) / m,
+        "not the fraction that becomes zero": lambda n, m: 1 - derived(n, m),
+        "not the number of non-zeros": lambda n, m: derived(n, m) * m * n * n,
+        "the width first": lambda n, m: derived(m, n),
+    }
+    for hint, wrong in mistakes.items():
+        result = checks.check_alternating_fraction(wrong, verbose=False)
+        assert not result and hint in result.message, (hint, result.message)
+
+
+def test_rotate_neurons_check_names_the_step_each_mistake_of_the_draft_breaks():
+    ref = checks._rotate_neurons_reference
+    assert checks.check_rotate_neurons(ref, verbose=False)
+    mistakes = {
+        "the draft unchanged": lambda w, b, o, q: (q.T @ w, b, o @ q.T),
+        "the bias becomes Q^T b": lambda w, b, o, q: (q.T @ w, b, o @ q),
+        "not W_out Q^T": lambda w, b, o, q: (q.T @ w, q.T @ b, o @ q.T),
+        "incoming weights become Q^T W_in": lambda w, b, o, q: (q @ w, q.T @ b, o @ q),
+    }
+    for hint, wrong in mistakes.items():
+        result = checks.check_rotate_neurons(wrong, verbose=False)
+        assert not result and hint in result.message, (hint, result.message)
 
 
 @pytest.mark.parametrize("seed", SEEDS)

@@ -1,4 +1,4 @@
-"""Notebooks 05-09 (05, 06, 07, 08, 09): exercise checks (isotropic tanh with length, rotate neurons, remove the last neuron, buffer change, diagonal savings).
+"""Notebooks 05-09 (05, 06, 07, 08, 09): exercise checks (isotropic tanh with length, rotate neurons, remove the last neuron, buffer change, alternating fraction).
 
 One check per notebook. Each compares the learner's function with the library's
 reference on random inputs through :func:`isodl.exercises.compare_functions`,
@@ -9,13 +9,16 @@ with hints for the usual mistakes, and is registered with
   ``isotropic_tanh(z, o)`` with the intrinsic length ``o`` of
   :func:`isodl.topology.network.isotropic_tanh_gain`;
 * notebook 06: :func:`check_rotate_neurons` -- ``(q^T w_in, q^T b, w_out q)``,
-  as :meth:`isodl.topology.network.IsotropicMLP.rotate_layer` rotates a layer;
+  as :meth:`isodl.topology.network.IsotropicMLP.rotate_layer` rotates a layer
+  (the exercise: diagnose a draft with two mistakes and fix it; the hints name
+  the step of the derivation each mistake breaks);
 * notebook 07: :func:`check_remove_last_neuron` -- the compensation of
   :meth:`isodl.topology.network.IsotropicMLP.neurodegeneration` (``o`` and psi);
 * notebook 08: :func:`check_buffer_change` -- the width change of one layer
   under the buffer rule :meth:`isodl.topology.network.IsotropicMLP.auto_adapt`;
-* notebook 09: :func:`check_diagonal_savings` -- against
-  :func:`isodl.topology.sparsity.expected_nonzero_reduction`.
+* notebook 09: :func:`check_alternating_fraction` -- the non-zero fraction of
+  ``W_1..W_M`` in ``[n] * (M + 3)`` after alternating diagonalisation, derived
+  by the learner, against :func:`isodl.topology.sparsity.sparsity_limit`.
 """
 
 from __future__ import annotations
@@ -33,8 +36,8 @@ __all__ = [
     "check_remove_last_neuron",
     "BUFFER_CHANGE_HINTS",
     "check_buffer_change",
-    "DIAGONAL_SAVINGS_HINTS",
-    "check_diagonal_savings",
+    "ALTERNATING_FRACTION_HINTS",
+    "check_alternating_fraction",
 ]
 
 # --------------------------------------------------------------------------- notebooks 05-09
@@ -157,15 +160,29 @@ def _rotate_neurons_bias(got, expected, inputs) -> bool:
     return matches(got[1], b) or matches(got[1], q @ b)
 
 
+def _rotate_neurons_is_draft(got, expected, inputs) -> bool:
+    w_in, b, w_out, q = inputs
+    return matches(got[0], q.T @ w_in) and matches(got[1], b) and matches(got[2], w_out @ q.T)
+
+
 ROTATE_NEURONS_HINTS = (
     (
-        _rotate_neurons_q_not_transposed,
-        "the new pre-activation is Q^T z, so the incoming weights become Q^T W_in (transpose Q)",
+        _rotate_neurons_is_draft,
+        "this is the draft unchanged: it breaks step 1 (the bias) and step 3 (the next layer); "
+        "follow z' = Q^T z through to the next layer's input",
     ),
-    (_rotate_neurons_bias, "the bias lives in the same space as z: it becomes Q^T b"),
+    (
+        _rotate_neurons_q_not_transposed,
+        "step 1 breaks: the new pre-activation must be Q^T z = Q^T W_in h + ..., so the incoming weights become Q^T W_in",
+    ),
+    (
+        _rotate_neurons_bias,
+        "step 1 breaks: W_in' h + b' must equal Q^T (W_in h + b) for every h, so the bias becomes Q^T b as well",
+    ),
     (
         _rotate_neurons_out_side,
-        "the next layer must undo the rotation: W_out (Q Q^T) = (W_out Q) Q^T, so W_out becomes W_out Q",
+        "step 3 breaks: the next layer now reads h' = Q^T h, and W_out' Q^T h = W_out h for every h needs "
+        "W_out' = W_out Q (Q^T Q = I), not W_out Q^T",
     ),
 )
 
@@ -173,6 +190,9 @@ ROTATE_NEURONS_HINTS = (
 @exercise_check(_rotate_neurons_reference, _rotate_neurons_inputs, rtol=1e-10, atol=1e-12, hints=ROTATE_NEURONS_HINTS)
 def check_rotate_neurons(fn, *, n_trials: int = 5, seed: int = 0, verbose: bool = True) -> CheckResult:
     """Check the notebook-06 exercise ``rotate_neurons(w_in, b, w_out, q)`` -> ``(q^T w_in, q^T b, w_out q)``.
+
+    The notebook gives a draft with two mistakes (bias unrotated, outgoing weights
+    times ``q^T``); the learner finds which step of the derivation each breaks and fixes it.
 
     The rotation the library applies in :meth:`isodl.topology.network.IsotropicMLP.rotate_layer`
     (psi terms aside), on random float64 shapes and orthogonal ``q``.
@@ -295,52 +315,74 @@ def check_buffer_change(fn, *, n_trials: int = 6, seed: int = 0, verbose: bool =
     under the buffer rule (``buffer - weak`` when too few neurons are weak, minus the excess, at most ``n - 1``)."""
 
 
-def _diagonal_savings_reference(widths, layers):
+def _alternating_fraction_reference(n, m):
     from isodl.topology import sparsity
 
-    return sparsity.expected_nonzero_reduction(list(widths), list(layers))
+    return sparsity.sparsity_limit(int(m), int(n), construction="alternating")
 
 
-def _diagonal_savings_inputs(gen: torch.Generator, trial: int):
-    n_hidden = int(torch.randint(2, 7, (1,), generator=gen))
-    if trial == 0:
-        widths = [int(torch.randint(3, 9, (1,), generator=gen))] + [6] * n_hidden + [3]  # square hidden layers
-    else:
-        widths = [int(v) for v in torch.randint(2, 12, (n_hidden + 2,), generator=gen)]
-    start = 1 + trial % 2 if n_hidden >= 3 else 1
-    layers = list(range(start, n_hidden, 2))
-    return (widths, layers)
+def _alternating_fraction_inputs(gen: torch.Generator, trial: int):
+    """(n, m): widths 2..40; even M in even trials, odd M >= 3 in odd ones, M = 1 in trial 2; M up to 12."""
+    n = int(torch.randint(2, 41, (1,), generator=gen))
+    if trial == 2:
+        return (n, 1)
+    m = 2 * int(torch.randint(1, 7, (1,), generator=gen)) + (trial % 2)
+    return (n, min(m, 12))
 
 
-def _ds_square_only(got, expected, inputs) -> bool:
-    widths, layers = inputs
-    return int(got) == sum(widths[k + 1] ** 2 - widths[k + 1] for k in layers)
+def _af_swapped(got, expected, inputs) -> bool:
+    n, m = inputs
+    return abs(float(got) - (((m + 1) // 2) * n * n + (m // 2) * n) / (m * n * n)) < 1e-12
 
 
-def _ds_index_shift(got, expected, inputs) -> bool:
-    widths, layers = inputs
-    return int(got) == sum(widths[k] * widths[k - 1] - min(widths[k], widths[k - 1]) for k in layers)
+def _af_no_parity(got, expected, inputs) -> bool:
+    n, m = inputs
+    return m % 2 == 1 and abs(float(got) - (1 + 1 / n) / 2) < 1e-12
 
 
-def _ds_counts_remaining(got, expected, inputs) -> bool:
-    widths, layers = inputs
-    return int(got) == sum(min(widths[k], widths[k + 1]) for k in layers)
+def _af_no_diagonal(got, expected, inputs) -> bool:
+    n, m = inputs
+    return abs(float(got) - (m // 2) / m) < 1e-12
 
 
-DIAGONAL_SAVINGS_HINTS = (
+def _af_saved(got, expected, inputs) -> bool:
+    return abs(float(got) - (1.0 - float(expected))) < 1e-12
+
+
+def _af_count(got, expected, inputs) -> bool:
+    n, m = inputs
+    return abs(float(got) - float(expected) * m * n * n) < 1e-9
+
+
+def _af_arguments_swapped(got, expected, inputs) -> bool:
+    n, m = inputs
+    return abs(float(got) - _alternating_fraction_reference(m, n)) < 1e-12
+
+
+ALTERNATING_FRACTION_HINTS = (
+    (_af_count, "return a fraction of the M n^2 hidden-to-hidden weights, not the number of non-zeros"),
+    (_af_saved, "return the fraction that stays non-zero, not the fraction that becomes zero"),
     (
-        _ds_counts_remaining,
-        "return how many weights become zero (n_out * n_in - min(n_out, n_in) per layer), not how many remain",
+        _af_swapped,
+        "W_1, W_3, W_5, ... are the diagonal ones: of M matrices ceil(M/2) are diagonal and floor(M/2) dense, not the reverse",
     ),
     (
-        _ds_square_only,
-        "hidden widths differ: W_k has shape widths[k+1] x widths[k], so it saves widths[k+1] * widths[k] - min of the two",
+        _af_no_parity,
+        "for odd M the diagonal matrices outnumber the dense ones by one: count them with (M + 1) // 2 and M // 2",
     ),
-    (_ds_index_shift, "W_k maps widths[k] to widths[k+1] (it reads hidden layer k-1, whose width is widths[k])"),
+    (_af_no_diagonal, "a diagonal n x n matrix still keeps its n singular values: count them as non-zeros"),
+    (_af_arguments_swapped, "the arguments are (n, m): the width first, then the number of matrices"),
 )
 
 
-@exercise_check(_diagonal_savings_reference, _diagonal_savings_inputs, hints=DIAGONAL_SAVINGS_HINTS)
-def check_diagonal_savings(fn, *, n_trials: int = 6, seed: int = 0, verbose: bool = True) -> CheckResult:
-    """Check the notebook-09 exercise ``diagonal_savings(widths, layers)`` against
-    :func:`isodl.topology.sparsity.expected_nonzero_reduction` on random widths (square and not)."""
+@exercise_check(
+    _alternating_fraction_reference,
+    _alternating_fraction_inputs,
+    rtol=1e-12,
+    atol=1e-12,
+    hints=ALTERNATING_FRACTION_HINTS,
+)
+def check_alternating_fraction(fn, *, n_trials: int = 8, seed: int = 0, verbose: bool = True) -> CheckResult:
+    """Check the notebook-09 exercise ``alternating_fraction(n, m)``: the fraction of the hidden-to-hidden weights
+    ``W_1..W_M`` of ``[n] * (M + 3)`` left non-zero after diagonalising ``W_1, W_3, ...``, against
+    :func:`isodl.topology.sparsity.sparsity_limit` on random widths and depths (odd and even ``M``)."""
