@@ -5,7 +5,8 @@ numbers):
 
 1. **Method comparison.** Every method of :data:`isodl.normalisation.experiments.ALL_METHODS` (six methods, the
    rescaled-gradient control and L2 pre-normalisation without bias), its learning rate tuned on a log grid by
-   *validation* accuracy over several tuning seeds, then trained at the chosen rate over more seeds. Reported: test
+   *validation* accuracy over several tuning seeds (the grid widened while the choice sits at an edge), then trained
+   at the chosen rate over more seeds. Reported: test
    accuracy and final train loss with 95 % confidence intervals, whether the chosen rate sits inside its grid, and the
    affine-like layer's paired differences (by seed) with every other method.
 2. **Batch-size test at a fixed sample budget.** Every batch size sees the same number of samples; the rate at batch
@@ -48,9 +49,10 @@ SIZES = {
     "course": dict(
         hidden=[64, 64],
         epochs=5,
-        tune_seeds=2,
+        tune_seeds=3,
         seeds=5,
-        grid_points=4,
+        grid_points=3,
+        max_widen=3,
         batch_sizes=[8, 32, 128],
         bs_methods=["none", "batchnorm", "affine_like"],
         bs_seeds=5,
@@ -75,7 +77,8 @@ SMOKE = dict(
     epochs=1,
     tune_seeds=1,
     seeds=2,
-    grid_points=2,
+    grid_points=3,
+    max_widen=1,
     batch_sizes=[8, 32],
     bs_methods=["none", "batchnorm", "affine_like"],
     bs_seeds=2,
@@ -123,13 +126,34 @@ def _clean(rows):
 
 
 def method_comparison(split, widths, sizes, seed0, methods=None) -> dict:
-    """Tune every method on its grid over the tuning seeds; then train the chosen rate over all seeds."""
+    """Tune every method over the tuning seeds (grid widened at an edge); then train the chosen rate on all seeds.
+
+    Each method's grid starts at :func:`isodl.normalisation.experiments.lr_grid` (a factor 4 apart) and grows by one
+    rate beyond an edge while the rate with the best mean validation accuracy sits there
+    (:func:`~isodl.normalisation.experiments.tune_lr`, at most ``sizes["max_widen"]`` times; a choice still at an
+    edge is flagged ``inside_grid: False``). The tuning seeds are among the evaluation seeds (their runs are reused).
+    """
     methods = list(methods or nc.ALL_METHODS)
-    grid = {m: nc.lr_grid(m, sizes["grid_points"]) for m in methods}
     tune_seeds = [seed0 + k for k in range(sizes["tune_seeds"])]
     all_seeds = [seed0 + k for k in range(sizes["seeds"])]
-    tuning = nc.compare_methods(split, grid, seeds=tune_seeds, epochs=sizes["epochs"], batch_size=32, widths=widths)
-    chosen = nc.best_lrs(nc.summarise(tuning))
+    steps = nc.steps_for_epochs(split.x_train.shape[0], 32, sizes["epochs"])
+    tuning, grid, chosen = [], {}, {}
+    for m in methods:
+        first = nc.lr_grid(m, sizes["grid_points"])
+        t = nc.tune_lr(
+            m,
+            split,
+            batch_size=32,
+            samples=32 * steps,
+            centre=first[len(first) // 2],
+            seeds=tune_seeds,
+            factor=4.0,
+            points=sizes["grid_points"],
+            max_widen=sizes.get("max_widen", 3),
+            widths=widths,
+        )
+        tuning += t["rows"]
+        grid[m], chosen[m] = t["grid"], t["chosen"]
     extra_seeds = [s for s in all_seeds if s not in tune_seeds]
     extra = (
         nc.compare_methods(
@@ -148,7 +172,7 @@ def method_comparison(split, widths, sizes, seed0, methods=None) -> dict:
     for m in methods:
         rs = [r for r in at_chosen if r["method"] == m]
         acc = nc.mean_ci([r["test_accuracy"] for r in rs])
-        loss = nc.mean_ci([r["train_loss"] for r in rs])
+        loss = nc.mean_ci([r["train_loss"] for r in rs if math.isfinite(r["train_loss"])] or [99.0])
         lrs = grid[m]
         table.append(
             {
@@ -168,7 +192,14 @@ def method_comparison(split, widths, sizes, seed0, methods=None) -> dict:
         for m in methods
         if m != "affine_like"
     }
-    return {"grid": grid, "chosen": chosen, "table": table, "affine_like_minus": diffs, "rows": _clean(tuning + extra)}
+    return {
+        "grid": grid,
+        "chosen": chosen,
+        "tune_seeds": tune_seeds,
+        "table": table,
+        "affine_like_minus": diffs,
+        "rows": _clean(tuning + extra),
+    }
 
 
 def batch_size_test(split, widths, sizes, chosen, seed0) -> dict:

@@ -372,19 +372,25 @@ def _stub(*args):
 
 
 def test_check_predicted_step():
-    pass
-
-    def good(x, g, lr):
-        return -(lr / x.shape[0]) * (x @ x.T + 1) @ g
+    def good(x, g, lr, bias=True):
+        return -(lr / x.shape[0]) * (x @ x.T + float(bias)) @ g
 
     assert checks.check_predicted_step(good, verbose=False)
+    # the reference is a measured step, and it agrees with the library's formula where there is a bias
+    gen = torch.Generator().manual_seed(3)
+    x, g, lr, bias = checks._predicted_step_inputs(gen, 0)
+    assert bias
+    torch.testing.assert_close(
+        checks._measured_batch_step(x, g, lr, bias), divergence.predicted_minibatch_step(x, g, lr)
+    )
     stub = checks.check_predicted_step(_stub, verbose=False)
     assert not stub and "not done yet" in stub.message
     mistakes = {
-        "minus the learning rate": lambda x, g, lr: (lr / x.shape[0]) * (x @ x.T + 1) @ g,
-        "adds 1 to every kernel entry": lambda x, g, lr: -(lr / x.shape[0]) * (x @ x.T) @ g,
-        "factor 1/B": lambda x, g, lr: -lr * (x @ x.T + 1) @ g,
-        "only the self-term": lambda x, g, lr: -(lr / x.shape[0]) * ((x * x).sum(1, keepdim=True) + 1) * g,
+        "minus the learning rate": lambda x, g, lr, bias=True: -good(x, g, lr, bias),
+        "adds 1 to every": lambda x, g, lr, bias=True: -(lr / x.shape[0]) * (x @ x.T) @ g,
+        "no + 1": lambda x, g, lr, bias=True: -(lr / x.shape[0]) * (x @ x.T + 1) @ g,
+        "factor 1/B": lambda x, g, lr, bias=True: x.shape[0] * good(x, g, lr, bias),
+        "own term": lambda x, g, lr, bias=True: -(lr / x.shape[0]) * ((x * x).sum(1, keepdim=True) + float(bias)) * g,
     }
     for hint, fn in mistakes.items():
         result = checks.check_predicted_step(fn, verbose=False)
@@ -419,28 +425,33 @@ def test_check_affine_like():
         assert not result and hint in result.message, result.message
 
 
-def test_check_affine_like_init():
-    pass
+def test_check_bias_outside_factor():
+    def good(x):
+        n = (x * x).sum(-1)
+        return (2 * n + 1) / (n + 1)
 
-    def good(layer):
-        with torch.no_grad():
-            layer.weight.normal_(0.0, 1.0)
-            layer.bias.zero_()
-
-    state = torch.random.get_rng_state()
-    assert checks.check_affine_like_init(good, verbose=False)
-    assert torch.equal(state, torch.random.get_rng_state()), "the check must not consume the notebook's random stream"
-    assert "not done yet" in checks.check_affine_like_init(_stub, verbose=False).message
+    assert checks.check_bias_outside_factor(good, verbose=False)
+    # the layer itself: its forward map, and its measured factor is the derived one (between 1 and 2)
+    layer = checks.BiasOutsideAffineLike(5, 3, generator=torch.Generator().manual_seed(0))
+    x = torch.randn(6, 5, dtype=F64) * torch.logspace(-2, 2, 6, dtype=F64)[:, None]
+    s = torch.sqrt((x * x).sum(-1, keepdim=True) + 1)
+    torch.testing.assert_close(layer(x), x @ layer.weight.T / s + layer.bias)
+    ratio = divergence.one_step(layer, x, lr=0.1, seed=0).ratio
+    torch.testing.assert_close(ratio, good(x))
+    assert float(ratio.min()) < 1.01 and float(ratio.max()) > 1.99, "sample-dependent: 1 for tiny inputs, 2 for huge"
+    assert "not done yet" in checks.check_bias_outside_factor(_stub, verbose=False).message
     mistakes = {
-        "1/sqrt(in_features)": lambda layer: None,  # keeps nn.Linear's initialisation
-        "set every bias entry to zero": lambda layer: layer.weight.normal_(0.0, 1.0),
-        "standard deviation 0.58": lambda layer: (layer.weight.uniform_(-1, 1), layer.bias.zero_()),
+        "bias inside": lambda x: torch.ones(x.shape[0], dtype=F64),
+        "plain affine": lambda x: (x * x).sum(-1) + 1,
+        "share only": lambda x: (x * x).sum(-1) / ((x * x).sum(-1) + 1),
+        "L2 normaliser": lambda x: torch.full((x.shape[0],), 2.0, dtype=F64),
+        "not |x| / s": lambda x: 1 + x.norm(dim=-1) / torch.sqrt((x * x).sum(-1) + 1),
     }
     for hint, fn in mistakes.items():
-        result = checks.check_affine_like_init(fn, verbose=False)
+        result = checks.check_bias_outside_factor(fn, verbose=False)
         assert not result and hint in result.message, result.message
-    with pytest.raises(TypeError, match="pass the function itself"):
-        checks.check_affine_like_init(3)
+    with pytest.raises(ValueError, match="in_features"):
+        checks.BiasOutsideAffineLike(0, 3)
 
 
 # --------------------------------------------------------------------------- the batch step beside its ideal
@@ -542,3 +553,17 @@ def test_plot_batch_alignment_returns_a_figure():
     sizes = [1, 2, 4]
     fig = norm_plots.plot_batch_alignment(sizes, {"a": [1, 0.5, 0.3]}, {"a": [1, 0.9, 0.8], "b": [1, 1, 1]}, d=3)
     assert len(fig.axes) == 2 and fig.axes[0].get_lines()
+
+
+def test_step_size_spread_curve_sees_magnitudes():
+    gen = torch.Generator().manual_seed(0)
+    x = torch.randn(300, 6, generator=gen, dtype=F64) * torch.logspace(-1, 1, 300, dtype=F64)[:, None]
+    plain = divergence.step_size_spread_curve(x, [1, 8], kind="affine", n_samples=200)
+    like = divergence.step_size_spread_curve(x, [1, 8], kind="affine_like", n_samples=200)
+    # at B = 1 the ratio is K_mm: |x|^2 + 1 for the plain layer (spread as computed by hand), exactly 1 for affine-like
+    factor = (x * x).sum(1) + 1
+    assert like[0] == pytest.approx(0.0, abs=1e-12) and plain[0] > 1.0
+    assert plain[0] == pytest.approx(math.log10(float(factor.quantile(0.9) / factor.quantile(0.1))), rel=0.3)
+    assert 0 < like[1] < plain[1], "a batch spreads the affine-like steps, still less than the plain ones"
+    with pytest.raises(ValueError, match="kind"):
+        divergence.step_size_spread_curve(x, [1], kind="exact")

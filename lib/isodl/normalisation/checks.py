@@ -1,30 +1,28 @@
-"""Notebooks 10-12 (10, 11, 12): exercise checks (predicted step, affine-like layer and its initialisation, paired interval).
+"""Notebooks 10-12 (10, 11, 12): exercise checks (batch step, affine-like layer, a diagnosis of a buggy variant, paired interval).
 
 Each check compares the learner's function with the library's reference on
 random inputs through :func:`isodl.exercises.compare_functions`, with hints for
 the usual mistakes, and is registered with :func:`isodl.exercises.register_check`:
 
-* notebook 10: :func:`check_predicted_step` (``predicted_step(x, g, lr)``),
-  against :func:`isodl.normalisation.divergence.predicted_minibatch_step`;
+* notebook 10: :func:`check_predicted_step` (``predicted_step(x, g, lr, bias)``,
+  the learner's derived batch step), against the step *measured* by
+  :func:`isodl.normalisation.divergence.one_step` through a real ``nn.Linear``
+  with or without bias (the formula is not given to the learner);
 * notebook 11: :func:`check_affine_like` (``affine_like(x, weight, bias)``, the
   formula of :class:`isodl.normalisation.layers.AffineLike`) and
-  :func:`check_affine_like_init` (``init_affine_like_(layer)``: weights
-  ``N(0, 1)`` and bias 0, in place, judged by the statistics of the weights it
-  leaves);
+  :func:`check_bias_outside_factor` (``bias_outside_factor(x)``: the derived
+  one-step factor of :class:`BiasOutsideAffineLike`, the variant with the bias
+  outside the division, against the factor measured after one SGD step);
 * notebook 12: :func:`check_paired_interval` (``paired_interval(a, b)``, the
   paired difference of two per-seed results with its 95 % t interval).
-
-The learner's initialiser draws from PyTorch's global stream
-(``layer.weight.normal_(0.0, 1.0)``, as the exercise suggests), so
-:func:`check_affine_like_init` runs it inside ``torch.random.fork_rng`` with a
-fixed seed: the verdict is repeatable and the notebook's own random stream is
-left as it was.
 """
 
 from __future__ import annotations
 
 import torch
+from torch import nn
 
+from isodl.core.validate import check_int
 from isodl.exercises import CheckResult, compare_functions, exercise_check, register_check
 
 __all__ = [
@@ -32,8 +30,9 @@ __all__ = [
     "check_predicted_step",
     "AFFINE_LIKE_HINTS",
     "check_affine_like",
-    "AFFINE_LIKE_INIT_HINTS",
-    "check_affine_like_init",
+    "BiasOutsideAffineLike",
+    "BIAS_OUTSIDE_HINTS",
+    "check_bias_outside_factor",
     "PAIRED_HINTS",
     "check_paired_interval",
 ]
@@ -43,8 +42,11 @@ __all__ = [
 # (references: isodl.normalisation.divergence and isodl.normalisation.layers)
 
 
-def _predicted_step_inputs(gen: torch.Generator):
-    """Inputs for :func:`check_predicted_step`: a batch x [B, d], gradients g [B, out] and a learning rate."""
+def _predicted_step_inputs(gen: torch.Generator, trial: int):
+    """Inputs for :func:`check_predicted_step`: a batch x [B, d], gradients g [B, out], a rate, and the bias flag.
+
+    Even trials have a bias, odd trials none, so both cases of the derivation are checked.
+    """
     b = int(torch.randint(2, 9, (1,), generator=gen))
     d = int(torch.randint(2, 11, (1,), generator=gen))
     out = int(torch.randint(1, 5, (1,), generator=gen))
@@ -52,7 +54,15 @@ def _predicted_step_inputs(gen: torch.Generator):
     x = torch.randn(b, d, generator=gen, dtype=torch.float64) * scale
     g = torch.randn(b, out, generator=gen, dtype=torch.float64)
     lr = float(10.0 ** (torch.rand(1, generator=gen, dtype=torch.float64) * 2 - 2))  # 0.01 .. 1
-    return (x, g, lr)
+    return (x, g, lr, trial % 2 == 0)
+
+
+def _measured_batch_step(x, g, lr, bias=True):
+    """The reference: one real SGD step of an ``nn.Linear`` (with or without bias) on the mean loss, measured."""
+    from isodl.normalisation.divergence import one_step
+
+    layer = nn.Linear(x.shape[1], g.shape[1], bias=bias, dtype=torch.float64)
+    return one_step(layer, x, g, lr=lr, batch=True).dz.detach()
 
 
 def _close_to(got, target) -> bool:
@@ -60,9 +70,18 @@ def _close_to(got, target) -> bool:
     return tuple(got.shape) == tuple(target.shape) and bool(torch.allclose(got, target, rtol=1e-5, atol=1e-8))
 
 
-def _step_without_bias(got, expected, inputs) -> bool:
-    x, g, lr = inputs
-    return _close_to(got, -(lr / x.shape[0]) * (x @ x.T) @ g)
+def _kernel_step(x, g, lr, plus):
+    return -(lr / x.shape[0]) * (x @ x.T + plus) @ g
+
+
+def _step_bias_forgotten(got, expected, inputs) -> bool:
+    x, g, lr, bias = inputs
+    return bias and _close_to(got, _kernel_step(x, g, lr, 0.0))
+
+
+def _step_bias_invented(got, expected, inputs) -> bool:
+    x, g, lr, bias = inputs
+    return not bias and _close_to(got, _kernel_step(x, g, lr, 1.0))
 
 
 def _step_without_mean(got, expected, inputs) -> bool:
@@ -74,35 +93,43 @@ def _step_wrong_sign(got, expected, inputs) -> bool:
 
 
 def _step_diagonal_only(got, expected, inputs) -> bool:
-    x, g, lr = inputs
-    factor = (x * x).sum(dim=1, keepdim=True) + 1
+    x, g, lr, bias = inputs
+    factor = (x * x).sum(dim=1, keepdim=True) + float(bias)
     return _close_to(got, -(lr / x.shape[0]) * factor * g) or _close_to(got, -lr * factor * g)
 
 
 PREDICTED_STEP_HINTS = (
-    (_step_wrong_sign, "the step goes downhill: it is minus the learning rate times the kernel times g"),
-    (_step_without_bias, "the bias is a parameter too: its update adds 1 to every kernel entry, K = X X^T + 1"),
-    (_step_without_mean, "the loss is the mean over the batch, so the step carries a factor 1/B"),
+    (_step_wrong_sign, "the step goes downhill: every parameter moves by minus the learning rate times its gradient"),
+    (
+        _step_bias_forgotten,
+        "with bias=True the bias is a parameter too: its step moves every sample's z by the same amount, "
+        "which adds 1 to every x_n . x_m",
+    ),
+    (_step_bias_invented, "with bias=False the layer is z = W x: there is no bias step, so no + 1"),
+    (_step_without_mean, "the loss is the mean over the batch, so every gradient (and the step) carries a factor 1/B"),
     (
         _step_diagonal_only,
-        "that is only the self-term (the divergence factor |x|^2 + 1 on each sample's own gradient); "
-        "with a batch, every sample's gradient moves every other sample through K_nm = x_n . x_m + 1",
+        "that is only sample m's own term (the factor |x_m|^2 + 1 on its own gradient); the weights are shared, so "
+        "every sample n's gradient moves sample m too, weighted by how much x_n and x_m overlap",
     ),
 )
 
 
 def check_predicted_step(fn, *, n_trials: int = 6, seed: int = 0, verbose: bool = True) -> CheckResult:
-    """Check notebook 10's exercise ``predicted_step(x, g, lr)`` against :func:`isodl.normalisation.divergence.predicted_minibatch_step`.
+    """Check notebook 10's exercise ``predicted_step(x, g, lr, bias)`` against a measured SGD step.
 
     ``x`` is a float64 batch [B, d] (B from 2 to 8, row norms spread over two
     orders of magnitude), ``g`` the per-sample gradients [B, out], ``lr``
-    between 0.01 and 1. The expected result is ``-(lr/B) (X X^T + 1) g``.
+    between 0.01 and 1, ``bias`` True in even trials and False in odd ones.
+    The reference takes one plain SGD step of an ``nn.Linear(d, out, bias)``
+    on the mean loss ``(1/B) sum_m g_m . z_m`` and measures how every sample's
+    output moved (:func:`isodl.normalisation.divergence.one_step` with
+    ``batch=True``); the derivation gives ``-(lr/B) (X X^T + 1) g``, without
+    the ``+ 1`` when there is no bias.
     """
-    from isodl.normalisation.divergence import predicted_minibatch_step
-
     return compare_functions(
         fn,
-        predicted_minibatch_step,
+        _measured_batch_step,
         _predicted_step_inputs,
         name="predicted_step",
         n_trials=n_trials,
@@ -175,90 +202,86 @@ def check_affine_like(fn, *, n_trials: int = 6, seed: int = 0, verbose: bool = T
     """
 
 
-def _init_statistics(fn):
-    """Wrap the learner's in-place initialiser: build a layer, call fn on it, return [std(W), mean(W), max|b|]."""
+class BiasOutsideAffineLike(nn.Module):
+    """Notebook 11's diagnosis exercise: ``z = W x / sqrt(|x|^2 + 1) + b``, the affine-like layer with the bias outside.
 
-    def initialise_and_measure(in_features, out_features):
-        from isodl.normalisation.layers import AffineLike
+    The forward map differs from :class:`isodl.normalisation.layers.AffineLike`
+    only in where the bias sits; the learner derives what that does to the
+    one-step factor (:func:`check_bias_outside_factor`). Weights ``N(0, 1)``,
+    bias 0, drawn from ``generator`` (``None``: the global random state).
+    """
 
-        seed = in_features * 1000 + out_features
-        layer = AffineLike(in_features, out_features, init="linear", generator=torch.Generator().manual_seed(seed))
-        # The learner's initialiser draws from the global stream (layer.weight.normal_(...), as the exercise
-        # suggests): seed it for a repeatable verdict, inside fork_rng so the notebook's own stream is left alone.
-        with torch.random.fork_rng(devices=[]):
-            torch.manual_seed(seed)
-            with torch.no_grad():
-                fn(layer)
-        w = layer.weight.detach().to(torch.float64)
-        b = layer.bias.detach().to(torch.float64)
-        return torch.stack([w.std(), w.mean(), b.abs().max()])
+    def __init__(self, in_features: int, out_features: int, *, dtype=torch.float64, generator=None):
+        super().__init__()
+        in_features = check_int("in_features", in_features, minimum=1)
+        out_features = check_int("out_features", out_features, minimum=1)
+        self.weight = nn.Parameter(torch.randn(out_features, in_features, generator=generator, dtype=dtype))
+        self.bias = nn.Parameter(torch.zeros(out_features, dtype=dtype))
 
-    return initialise_and_measure
-
-
-def _init_inputs(gen: torch.Generator):
-    in_features = int(torch.randint(64, 257, (1,), generator=gen))
-    out_features = int(torch.randint(64, 129, (1,), generator=gen))
-    return (in_features, out_features)
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        scale = torch.sqrt((x * x).sum(dim=-1, keepdim=True) + 1.0)
+        return (x @ self.weight.T) / scale + self.bias
 
 
-def _init_reference(in_features, out_features):
-    return torch.tensor([1.0, 0.0, 0.0], dtype=torch.float64)
+def _bias_outside_inputs(gen: torch.Generator):
+    """Inputs for :func:`check_bias_outside_factor`: x [B, d] with row norms from 0.01 to 100 (float64)."""
+    b = int(torch.randint(4, 9, (1,), generator=gen))
+    d = int(torch.randint(2, 9, (1,), generator=gen))
+    scale = 10.0 ** (torch.rand(b, 1, generator=gen, dtype=torch.float64) * 4 - 2)
+    return (torch.randn(b, d, generator=gen, dtype=torch.float64) * scale,)
 
 
-def _init_fan_in_scale(got, expected, inputs) -> bool:
-    return float(got[0]) < 0.3
+def _measured_bias_outside_factor(x):
+    """The reference: ``|dz| / (lr |g|)`` per sample after one SGD step of :class:`BiasOutsideAffineLike`."""
+    from isodl.normalisation.divergence import one_step
+
+    layer = BiasOutsideAffineLike(x.shape[1], 3, generator=torch.Generator().manual_seed(x.shape[0]))
+    return one_step(layer, x, lr=0.1, seed=0).ratio.detach()
 
 
-def _init_bias_left(got, expected, inputs) -> bool:
-    return abs(float(got[0]) - 1.0) <= 0.06 and float(got[2]) > 0.06
+def _sq(x):
+    return (x * x).sum(dim=-1)
 
 
-def _init_uniform(got, expected, inputs) -> bool:
-    return 0.45 < float(got[0]) < 0.7
+def _factor_is(got, target) -> bool:
+    return _close_to(got.reshape(-1), target)
 
 
-AFFINE_LIKE_INIT_HINTS = (
+BIAS_OUTSIDE_HINTS = (
     (
-        _init_fan_in_scale,
-        "the weights are still of order 1/sqrt(in_features), nn.Linear's scale; the affine-like layer already divides "
-        "by about |x|, so give every weight variance 1 (for example layer.weight.normal_(0.0, 1.0))",
+        lambda got, exp, inp: _factor_is(got, torch.ones(inp[0].shape[0], dtype=torch.float64)),
+        "1 is the factor of the layer with the bias inside; here the bias's gradient is g itself (not g / s), "
+        "so its step moves z by -lr g on top of what the weight step does",
     ),
-    (_init_bias_left, "the weights look right; now set every bias entry to zero"),
-    (_init_uniform, "uniform(-1, 1) has standard deviation 0.58, not 1: draw the weights from N(0, 1)"),
+    (
+        lambda got, exp, inp: _factor_is(got, _sq(inp[0]) + 1),
+        "|x|^2 + 1 is the plain affine layer's factor; here the weight gradient is g x^T / s and its effect on z is "
+        "divided by s once more",
+    ),
+    (
+        lambda got, exp, inp: _factor_is(got, _sq(inp[0]) / (_sq(inp[0]) + 1)),
+        "that is the weight step's share only; add the bias's share (the bias moves z one for one)",
+    ),
+    (
+        lambda got, exp, inp: _factor_is(got, torch.full((inp[0].shape[0],), 2.0, dtype=torch.float64)),
+        "2 is the L2 normaliser's factor; here the weight step's share is |x|^2 / (|x|^2 + 1), which depends on |x|",
+    ),
+    (
+        lambda got, exp, inp: _factor_is(got, 1 + _sq(inp[0]).sqrt() / torch.sqrt(_sq(inp[0]) + 1)),
+        "the weight step's share is (W step) x / s with a W step of -lr g x^T / s: that is |x|^2 / s^2, not |x| / s",
+    ),
 )
 
 
-def check_affine_like_init(fn, *, n_trials: int = 4, seed: int = 0, verbose: bool = True) -> CheckResult:
-    """Check notebook 11's exercise ``init_affine_like_(layer)``: weights ~ N(0, 1), bias = 0, in place.
+@exercise_check(_measured_bias_outside_factor, _bias_outside_inputs, rtol=1e-07, atol=1e-09, hints=BIAS_OUTSIDE_HINTS)
+def check_bias_outside_factor(fn, *, n_trials: int = 6, seed: int = 0, verbose: bool = True) -> CheckResult:
+    """Check notebook 11's exercise ``bias_outside_factor(x)``: the one-step factor of :class:`BiasOutsideAffineLike`.
 
-    Each trial builds an :class:`isodl.normalisation.layers.AffineLike` with ``nn.Linear``'s
-    default initialisation (64 to 256 inputs, 64 to 128 outputs), calls
-    ``fn(layer)`` and compares ``[std(weight), mean(weight), max|bias|]`` with
-    ``[1, 0, 0]`` (absolute tolerance 0.06, far above the sampling error of a
-    correct N(0, 1) draw of at least 4096 weights). The notebook's random
-    stream is left untouched.
+    ``x`` is float64 [B, d] with row norms from 0.01 to 100; the answer is one
+    factor per sample, ``[B]``. The reference *measures* it: one plain SGD
+    step per sample through the layer (:func:`isodl.normalisation.divergence.one_step`),
+    ``|dz| / (lr |dL/dz|)``. The derivation gives ``(2|x|^2 + 1) / (|x|^2 + 1)``.
     """
-    if not callable(fn):
-        raise TypeError(
-            f"candidate must be a function, got {type(fn).__name__}; pass the function itself, e.g. "
-            "check_affine_like_init(init_affine_like_)"
-        )
-    return compare_functions(
-        _init_statistics(fn),
-        _init_reference,
-        _init_inputs,
-        name="init_affine_like_",
-        n_trials=n_trials,
-        seed=seed,
-        rtol=0.0,
-        atol=0.06,
-        hints=AFFINE_LIKE_INIT_HINTS,
-        verbose=verbose,
-    )
-
-
-register_check(check_affine_like_init)
 
 
 # --------------------------------------------------------------------------- notebook 12

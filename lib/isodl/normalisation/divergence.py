@@ -43,6 +43,7 @@ What is in this module
 from __future__ import annotations
 
 import copy
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 
@@ -67,6 +68,7 @@ __all__ = [
     "step_alignment",
     "exact_batch_correction",
     "alignment_curve",
+    "step_size_spread_curve",
     "stack_step",
     "patch_matrix",
     "patch_sq_norms",
@@ -434,6 +436,44 @@ def alignment_curve(
             else:
                 cos, _ = step_alignment(minibatch_kernel(xb, normalised=(kind == "affine_like")), g)
             out[i] += float(cos.mean()) / n_batches
+    return out
+
+
+def step_size_spread_curve(
+    x, batch_sizes: Sequence[int], *, kind: str = "affine_like", n_out: int = 10, n_samples: int = 512, seed: int = 0
+) -> np.ndarray:
+    """How unequal the samples' step *sizes* are, against the batch size: ``log10(q90 / q10)`` of ``|(K g)_m| / |g_m|``.
+
+    The quantity the per-sample correction fixes is the size of each sample's
+    activation step relative to its ideal step. For random batches of ``x``
+    with independent N(0, 1) gradients ``g`` (``n_out`` outputs), the ratio
+    ``r_m = |(K g)_m| / |g_m|`` is pooled over at least ``n_samples`` samples
+    per batch size, and its spread is the width of its middle 80 % in decades
+    (0: every sample's step has the same size relative to its ideal step). At
+    ``B = 1`` it is the spread of ``|x|^2 + 1`` for ``kind="affine"`` and
+    exactly 0 for ``"affine_like"``. Unlike :func:`self_term_share` and the
+    cosine of :func:`alignment_curve` it sees magnitudes. Notebook 10.
+    """
+    x = check_tensor("x", x, ndim=2, floating=True)
+    kind = check_choice("kind", kind, ("affine", "affine_like"))
+    n_out = check_int("n_out", n_out, minimum=1)
+    n_samples = check_int("n_samples", n_samples, minimum=10)
+    seed = check_int("seed", seed, minimum=0)
+    if isinstance(batch_sizes, (str, bytes)) or not isinstance(batch_sizes, Sequence) or not batch_sizes:
+        raise TypeError(f"batch_sizes must be a non-empty sequence of ints, got {batch_sizes!r}")
+    sizes = [check_int(f"batch_sizes[{i}]", b, minimum=1, maximum=x.shape[0]) for i, b in enumerate(batch_sizes)]
+    x = x.to(torch.float64)
+    gen = torch.Generator().manual_seed(seed)
+    out = np.zeros(len(sizes))
+    for i, b in enumerate(sizes):
+        ratios = []
+        for _ in range(math.ceil(n_samples / b)):
+            xb = x[torch.randperm(x.shape[0], generator=gen)[:b]]
+            g = torch.randn(b, n_out, generator=gen, dtype=torch.float64)
+            kg = minibatch_kernel(xb, normalised=(kind == "affine_like")) @ g
+            ratios.append(torch.linalg.vector_norm(kg, dim=1) / torch.linalg.vector_norm(g, dim=1))
+        r = torch.cat(ratios).numpy()
+        out[i] = float(np.log10(np.quantile(r, 0.9) / np.quantile(r, 0.1)))
     return out
 
 

@@ -145,42 +145,63 @@ def plot_divergence(input_norm: float = 6.0, batch_size: int = 32, data: str = "
     return fig
 
 
-def plot_batch_alignment(sizes, shares: Mapping[str, np.ndarray], cosines: Mapping[str, np.ndarray], *, d: int):
+def _curves(ax, sizes, curves: Mapping[str, np.ndarray], styles) -> None:
+    """One line per entry of ``curves`` against the batch size (log2 axis), in the given styles."""
+    for (label, curve), style in zip(curves.items(), styles):
+        ax.plot(sizes, curve, label=label, **style)
+    ax.set_xscale("log", base=2)
+    ax.set_xlabel("batch size B")
+
+
+def plot_batch_alignment(
+    sizes,
+    shares: Mapping[str, np.ndarray],
+    cosines: Mapping[str, np.ndarray],
+    *,
+    d: int,
+    spreads: Mapping[str, np.ndarray] | None = None,
+):
     """Notebook 10: the candidate batch-size mechanism beside the layer it must be told apart from.
 
     Left: the kernel-only self-term share against ``B`` for each kernel in
-    ``shares`` (plain affine and affine-like). Right: the mean cosine between
+    ``shares`` (plain affine and affine-like). Middle: the mean cosine between
     the actual activation step and the ideal one, for each entry of
     ``cosines`` (plain affine, affine-like, the exact batch correction), with
-    ``B = d + 1`` (where the kernel stops being invertible) marked.
+    ``B = d + 1`` (where the kernel stops being invertible) marked. Right
+    (when ``spreads`` is given): the spread of the samples' step sizes
+    (:func:`isodl.normalisation.divergence.step_size_spread_curve`), the one
+    metric of the three that sees magnitudes.
     """
     from isodl.core.plots import COLORS, figure
 
-    fig, (ax0, ax1) = figure(2, width=9.4, height=3.8)
+    n = 2 if spreads is None else 3
+    fig, axes = figure(n, width=4.7 * n, height=3.8)
+    ax0, ax1 = axes[0], axes[1]
     styles = [
         dict(color=COLORS[0], lw=5, alpha=0.4),
         dict(color=COLORS[2], marker="o", ms=4),
         dict(color=COLORS[3], ls="--", marker="s", ms=4),
     ]
-    for (label, curve), style in zip(shares.items(), styles):
-        ax0.plot(sizes, curve, label=label, **style)
+    _curves(ax0, sizes, shares, styles)
     ax0.plot(sizes, [1.0 / s for s in sizes], color="0.6", ls=":", lw=1, label="1/B")
-    ax0.set_xscale("log", base=2)
     ax0.set_yscale("log")
-    ax0.set_xlabel("batch size B")
     ax0.set_ylabel("self-term share |K_mm| / sum_n |K_nm|")
     ax0.set_title("kernel-only share: the two layers coincide", fontsize=9)
     ax0.legend(fontsize=7)
-    for (label, curve), style in zip(cosines.items(), styles):
-        ax1.plot(sizes, curve, label=label, **style)
+    _curves(ax1, sizes, cosines, styles)
     ax1.axvline(d + 1, color="k", lw=0.8, ls=":")
     ax1.text(d + 1, 0.05, f" B = d + 1 = {d + 1}", fontsize=7)
-    ax1.set_xscale("log", base=2)
     ax1.set_ylim(0, 1.05)
-    ax1.set_xlabel("batch size B")
     ax1.set_ylabel("mean cos(dz_m, ideal step -g_m)")
     ax1.set_title("direction of the step (random independent g)", fontsize=9)
     ax1.legend(fontsize=7)
+    if spreads is not None:
+        ax2 = axes[2]
+        _curves(ax2, sizes, spreads, styles)
+        ax2.set_ylim(bottom=0)
+        ax2.set_ylabel("spread of |dz_m| / ideal, log10(q90 / q10)")
+        ax2.set_title("size of the step: the layers differ, less at large B", fontsize=9)
+        ax2.legend(fontsize=7)
     return fig
 
 
