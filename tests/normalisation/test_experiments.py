@@ -477,3 +477,17 @@ def test_batch_tuned_sweep_keeps_tuning_and_evaluation_seeds_apart(blobs):
         nc.batch_tuned_sweep(blobs, {"none": 0.5}, [4], tune_seeds=[0], eval_seeds=[0], samples=64)
     with pytest.raises(ValueError, match="points"):
         nc.tune_lr("none", blobs, batch_size=4, samples=64, centre=0.1, seeds=[0], points=2)
+
+
+def test_holm_adjusted_by_hand():
+    from scipy import stats
+
+    a = nc.paired_difference({0: 1.0, 1: 1.2, 2: 0.9, 3: 1.1}, {0: 0.0, 1: 0.1, 2: 0.0, 3: 0.05})
+    b = nc.paired_difference({0: 0.1, 1: -0.2, 2: 0.15, 3: 0.0}, {0: 0.0, 1: 0.0, 2: 0.0, 3: 0.0})
+    p_a = 2 * stats.t.sf(abs(a["mean"] / a["se"]), 3)
+    p_b = 2 * stats.t.sf(abs(b["mean"] / b["se"]), 3)
+    adj = nc.holm_adjusted({"a": a, "b": b})
+    assert p_a < p_b and adj["a"] == pytest.approx(2 * p_a) and adj["b"] == pytest.approx(max(2 * p_a, p_b))
+    assert nc.holm_adjusted({"a": a}) == {"a": pytest.approx(p_a)}
+    with pytest.raises(TypeError, match="paired difference"):
+        nc.holm_adjusted({"a": {"mean": 1.0}})

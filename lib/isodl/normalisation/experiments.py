@@ -1,4 +1,4 @@
-"""Notebooks 11, 12: the plain-SGD comparison of normalisation methods and the batch-size experiment.
+"""Notebooks 11-13 (11, 12, 13): the plain-SGD comparison of normalisation methods and the batch-size experiment.
 
 Notebook 12's experiments: normalisers against the affine-like layer, under plain SGD.
 
@@ -91,6 +91,8 @@ __all__ = [
     "PAPER_RESULTS",
     "lr_grid",
     "load_paper_results",
+    "COURSE_RESULTS",
+    "holm_adjusted",
     "tune_lr",
     "batch_tuned_sweep",
     "effective_step_ratios",
@@ -133,6 +135,8 @@ LR_CENTRES = {
 
 #: Where ``scripts/normalisation_experiments.py`` writes its committed paper-scale results (notebook 12 reads them).
 PAPER_RESULTS = Path(__file__).resolve().parents[3] / "scripts" / "results" / "normalisation_experiments_paper.json"
+#: The same script's course-scale results (``--scale course``): notebook 12 reads its learning-rate tuning.
+COURSE_RESULTS = PAPER_RESULTS.with_name("normalisation_experiments_course.json")
 
 
 def lr_grid(method: str, points: int) -> list[float]:
@@ -962,6 +966,34 @@ def paired_difference(a: Mapping[int, float], b: Mapping[int, float], confidence
     out["significant"] = bool(out["lo"] > 0 or out["hi"] < 0)
     out["seeds"] = common
     return out
+
+
+def holm_adjusted(diffs: Mapping[str, Mapping]) -> dict[str, float]:
+    """Holm-adjusted two-sided p-values of several paired differences (:func:`paired_difference` results).
+
+    Each p-value is the paired t test's (``mean / se`` with ``n - 1`` degrees
+    of freedom); Holm's step-down correction controls the chance of any false
+    "significant" over the whole family. Returns ``{name: adjusted p}``.
+    """
+    from scipy import stats
+
+    if not isinstance(diffs, Mapping) or not diffs:
+        raise TypeError("diffs must be a non-empty dict {name: paired_difference}")
+    raw = {}
+    for name, d in diffs.items():
+        if not isinstance(d, Mapping) or not {"mean", "se", "n"} <= set(d):
+            raise TypeError(f"diffs[{name!r}] must be a paired difference (a dict with 'mean', 'se', 'n')")
+        n, se = int(d["n"]), float(d["se"])
+        if n < 2 or not se > 0:
+            raw[name] = 1.0 if not se > 0 and float(d["mean"]) == 0 else (0.0 if n >= 2 else 1.0)
+        else:
+            raw[name] = float(2 * stats.t.sf(abs(float(d["mean"]) / se), n - 1))
+    order = sorted(raw, key=raw.get)
+    out, running = {}, 0.0
+    for k, name in enumerate(order):
+        running = max(running, min(1.0, (len(order) - k) * raw[name]))
+        out[name] = running
+    return {name: out[name] for name in diffs}
 
 
 def _kept(rows: Sequence[Mapping], trained_only: bool) -> list[Mapping]:

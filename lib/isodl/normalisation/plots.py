@@ -19,6 +19,7 @@ directly.
 from __future__ import annotations
 
 import math
+import textwrap
 from collections.abc import Mapping, Sequence
 
 import numpy as np
@@ -361,7 +362,7 @@ def plot_batch_budget(
             [d["mean"]], [y], xerr=[[d["mean"] - d["lo"]], [d["hi"] - d["mean"]]], fmt="o", color=colour, capsize=3
         )
     ax1.axvline(0, color="k", lw=0.8)
-    ax1.set_yticks(ypos, labels, fontsize=7)
+    ax1.set_yticks(ypos, [textwrap.fill(label, 24) for label in labels], fontsize=7)
     ax1.set_xlabel("difference of slopes (accuracy per doubling of B)")
     ax1.set_title(diff_title, fontsize=9)
     styles = [
@@ -406,22 +407,24 @@ def plot_effective_steps(ratios: Mapping[str, Mapping[int, np.ndarray]]):
 
 
 def plot_scale_ablation(rows: Sequence[Mapping]):
-    """Test accuracy against the input scale c (log axis), one line per method, mean and sd over seeds."""
+    """Test accuracy against the input scale c (log axis), one line per method: mean over seeds with its 95 % CI."""
     from isodl.core.plots import figure
 
     fig, ax = figure(1, width=5.2, height=3.4)
     methods = list(dict.fromkeys(r["method"] for r in rows))
+    ns = set()
     for m in methods:
         scales = sorted({float(r["input_scale"]) for r in rows if r["method"] == m})
-        means, sds = [], []
+        means, halves = [], []
         for c in scales:
             acc = [r["test_accuracy"] for r in rows if r["method"] == m and float(r["input_scale"]) == c]
+            ns.add(len(acc))
             means.append(float(np.mean(acc)))
-            sds.append(float(np.std(acc, ddof=1)) if len(acc) > 1 else 0.0)
-        ax.errorbar(scales, means, yerr=sds, label=LABELS.get(m, m), capsize=2, ms=4, **METHOD_STYLE.get(m, {}))
+            halves.append(_ci_half(float(np.std(acc, ddof=1)) if len(acc) > 1 else 0.0, len(acc)))
+        ax.errorbar(scales, means, yerr=halves, label=LABELS.get(m, m), capsize=2, ms=4, **METHOD_STYLE.get(m, {}))
     ax.set_xscale("log")
     ax.set_xlabel("input scale c (inputs multiplied by c)")
-    ax.set_ylabel("test accuracy")
-    ax.set_title("same learning rate, rescaled inputs")
+    ax.set_ylabel("test accuracy (95 % CI)")
+    ax.set_title(f"same learning rate, rescaled inputs ({'/'.join(map(str, sorted(ns)))} seeds per point)", fontsize=9)
     ax.legend(fontsize=7)
     return fig

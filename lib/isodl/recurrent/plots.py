@@ -487,14 +487,17 @@ def plot_online(
     fig, ax = figure(1, width=7.0, height=3.6)
     for i, (method, per_seed) in enumerate(runs.items()):
         arr = np.asarray([list(a) for a in per_seed], dtype=float)
-        colour = _colour(method, i)
+        # a variant of a method (e.g. truncated BPTT with another window) gets its own colour and a dashed line
+        colour = _colour(method, i) if method in labels else COLORS[(i + 4) % len(COLORS)]
+        ls = "-" if method in labels else "--"
         for row in arr:
-            ax.plot(np.arange(1, arr.shape[1] + 1), row, color=colour, lw=0.6, alpha=0.35)
+            ax.plot(np.arange(1, arr.shape[1] + 1), row, color=colour, lw=0.6, alpha=0.35, ls=ls)
         ax.plot(
             np.arange(1, arr.shape[1] + 1),
             arr.mean(0),
             color=colour,
             lw=2,
+            ls=ls,
             label=f"{labels.get(method, method)} (mean of {len(arr)})",
         )
     ax.axhline(chance, color="0.5", ls=":", lw=1, label=f"chance ({chance:.2f})")
