@@ -21,7 +21,7 @@ It writes one JSON file (default ``scripts/results/quantisation_nulls.json``)
 that notebook 04 loads and plots beside its small live replication, and
 prints a one-line summary per family and gain.
 
-    python scripts/quantisation_nulls.py                    # 6 families x 3 gains x 8 seeds, about 6 minutes
+    python scripts/quantisation_nulls.py                    # 6 families x 3 gains x 8 seeds, about 15 minutes
     python scripts/quantisation_nulls.py --seeds 2 --epochs 1 --out /tmp/q.json   # smoke run
 """
 

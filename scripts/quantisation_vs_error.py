@@ -1,18 +1,23 @@
-"""Does quantisation go with higher reconstruction error? The check behind notebook 04, section 7.
+"""Does quantisation go with higher reconstruction error? An extra, raw-entropy version of notebook 04's question.
 
-Trains the ablation of notebook 04 (tanh, leaky ReLU, Thomson-basis tanh with
+Notebook 04 no longer uses this script: its error test (section 9) reads the
+committed results of ``quantisation_nulls.py`` and uses the live units'
+entropy below its Gaussian null, with the number of live units held fixed.
+This script keeps the older, simpler check (raw entropy, gain 6 only, no
+results file), which the notebook shows is mostly a stuck-unit count. It
+trains the ablation of notebook 04 (tanh, leaky ReLU, Thomson-basis tanh with
 K = 9, 16, 32, isotropic tanh; gain 6 on the encoder-to-bottleneck weights,
 8-d bottleneck, digits) and prints Spearman's rank correlation between the
 angular entropy of the PPPM points (epsilon = 0.8, pre-activation latent) and
 the test MSE, for three selections of runs:
 
-- all runs (what the notebook prints),
+- all runs,
 - all runs but the K = 4n Thomson runs (the most continuous and the best
-  reconstructors, which the notebook's prose says the correlation leans on),
+  reconstructors, on which a pooled correlation leans),
 - tanh, leaky ReLU and isotropic tanh only.
 
 A negative rho means "more quantised (lower entropy), higher error". Runs whose
-latent keeps no PPPM point have no entropy and are left out, as in the notebook.
+latent keeps no PPPM point have no entropy and are left out.
 
     python scripts/quantisation_vs_error.py                 # course scale, about 1 minute
     python scripts/quantisation_vs_error.py --scale paper   # 60 runs of 100 epochs, about 3.5 minutes

@@ -94,6 +94,35 @@ def test_quantisation_nulls_smoke(tmp_path, capsys):
     assert not script.clustered(block) and script.clustered({"entropy": 0.4, "gauss_entropy": [0.5, 0.51]})
 
 
+def test_quantisation_kmeans_smoke(tmp_path, capsys):
+    script = _load("quantisation_kmeans")
+    out = tmp_path / "k.json"
+    result = script.main(
+        ["--epochs", "1", "--seeds", "1", "--gains", "6", "--families", "tanh", "Thomson tanh K=9", "--out", str(out)]
+    )
+    text = capsys.readouterr().out
+    assert "wrote 2 runs" in text and out.is_file()
+    from isodl.symmetry import autoencoder
+
+    loaded = autoencoder.load_quantisation_results(out)
+    assert loaded["settings"]["k"] == 10 and [r["family"] for r in loaded["rows"]] == ["tanh", "Thomson tanh K=9"]
+    for row in loaded["rows"]:
+        assert row["n_units"] == (8 if row["family"] == "tanh" else 9) and 0 <= row["n_stuck"] <= row["n_units"]
+        assert len(row["kmeans_all"]["gauss_inertia"]) == 5 and row["kmeans_all"]["ratio"] > 0
+        if "kmeans_live" in row:  # the graded control, built from the run's own live latent
+            cal = row["calibration"]
+            assert [c["noise"] for c in cal] == list(script.NOISE_LEVELS)
+            assert cal[0]["kmeans"]["ratio"] < cal[-1]["kmeans"]["ratio"]  # blurring the clusters raises the ratio
+    assert result["rows"][0]["family"] == "tanh"
+    # the k-means flag: a ratio inside the Gaussian draws' spread is not clustered, one far below is
+    assert not script.kmeans_flag({"ratio": 0.99, "null_ratio": [0.99, 1.01]})
+    assert script.kmeans_flag({"ratio": 0.5, "null_ratio": [0.99, 1.01]})
+    assert (
+        script.detection_limit([{"noise": 0.1, "f": True}, {"noise": 0.2, "f": False}, {"noise": 0.4, "f": True}], "f")
+        == 0.1
+    )
+
+
 def test_normalisation_experiments_smoke(tmp_path, capsys):
     script = _load("normalisation_experiments")
     out = tmp_path / "n.json"
@@ -135,3 +164,23 @@ def test_normalisation_experiments_smoke(tmp_path, capsys):
     assert {r["steps"] * r["batch_size"] for r in tuned["rows"]} <= set(range(budget - 32, budget + 1))
     assert set(tuned["all_runs"]["minus_none"]) == {"batchnorm", "affine_like"}
     assert set(tuned["trained_only"]["minus_batchnorm"]) <= {"none", "affine_like"}
+
+
+def test_superposition_hidden_basis_smoke(tmp_path, capsys):
+    script = _load("superposition_hidden_basis")
+    out = tmp_path / "hb.json"
+    record = script.main(["--seeds", "2", "--steps", "20", "--initialisations", "2", "--out", str(out)])
+    assert out.exists() and "rotated null" in capsys.readouterr().out
+    assert record["seeds"] == [100, 101] and len(record["results"]) == 2
+    arm = record["results"][0]["relu,sgd"]
+    assert set(arm) >= {"alignment", "alignment_null", "pppm", "pppm_null", "loss"}
+    assert all(len(v) == 3 * 2 for v in arm.values())  # 3 sparsities x 2 initialisations
+
+
+def test_superposition_dims_sweep_smoke(tmp_path, capsys):
+    script = _load("superposition_dims_sweep")
+    out = tmp_path / "dims.json"
+    record = script.main(["--points", "3", "--steps", "20", "--initialisations", "2", "--out", str(out)])
+    assert out.exists() and "m/||W||_F^2" in capsys.readouterr().out
+    assert len(record["sparsities"]) == 3 and len(record["dims_per_feature"]) == 3 * 2
+    assert all(0.0 < d for d in record["dims_per_feature"])

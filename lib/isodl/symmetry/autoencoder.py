@@ -29,7 +29,8 @@ Architecture (``widths = [64, 32, 8]`` by default)::
   ``torch.Generator().manual_seed(seed)`` and touches no global random state. The
   course uses a gain of 6 so the bottleneck starts in tanh's saturated
   regime: **a departure from the paper** (whose initialisation is not known),
-  needed for the effect to appear at this small scale (see notebook 04).
+  meant to reach saturation in a small, short run; notebook 04 shows that it
+  mainly leaves bottleneck units stuck at a constant sign.
 * :meth:`AutoEncoder.bottleneck` returns the bottleneck pre-activation
   ``z_pre`` (the tensor the analyses use first) and post-activation ``z_post``.
 
