@@ -61,7 +61,10 @@ def _measured_batch_step(x, g, lr, bias=True):
     """The reference: one real SGD step of an ``nn.Linear`` (with or without bias) on the mean loss, measured."""
     from isodl.normalisation.divergence import one_step
 
-    layer = nn.Linear(x.shape[1], g.shape[1], bias=bias, dtype=torch.float64)
+    from isodl.core.init import linear
+
+    gen = torch.Generator().manual_seed(x.shape[0] * 100 + x.shape[1])
+    layer = linear(x.shape[1], g.shape[1], bias=bias, generator=gen, dtype=torch.float64)
     return one_step(layer, x, g, lr=lr, batch=True).dz.detach()
 
 
