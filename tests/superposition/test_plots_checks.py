@@ -31,6 +31,25 @@ def test_figures_are_figures():
     assert isinstance(sp_plots.plot_alignment(s, rows, ylabel="a"), Figure)
 
 
+def test_hidden_basis_summary_figure():
+    summary = {
+        ("relu", "sgd"): {"pppm": (0.2, 0.04), "alignment": (0.1, 0.02)},
+        ("tanh", "adam"): {"pppm": (-0.1, 0.03), "alignment": (0.0, 0.01)},
+    }
+    fig = sp_plots.plot_hidden_basis_summary(summary, {"alignment": "weight share", "pppm": "PPPM"}, title="t")
+    assert isinstance(fig, Figure) and len(fig.axes) == 2
+
+
+def test_hidden_pppm_panels_share_one_colour_bar():
+    from isodl.symmetry import pppm
+
+    cloud = torch.randn(400, 4, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    dens = {name: pppm.pppm_density(cloud, None, 0.8, extent=3.0, n_reference=2000) for name in ("a", "b", "c", "d")}
+    fig = sp_plots.plot_hidden_pppm(dens, ncols=2, title="t")
+    assert isinstance(fig, Figure)
+    assert len(fig.axes) == 5  # four panels and one colour bar
+
+
 def test_widget_redraws_nearest_model():
     W = _W(1, 4)
     bank = {(0.0, 0.7): W[0], (0.9, 0.7): W[1], (0.0, 1.0): W[2], (0.9, 1.0): W[3]}

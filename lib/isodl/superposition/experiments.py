@@ -10,18 +10,34 @@
 * :func:`hidden_alignment` measures whether a model's hidden layer is aligned with its
   neurons (weight share on the top neuron, per-coordinate kurtosis, the four-fold SRM
   harmonic from :mod:`isodl.symmetry.srm`) next to the same measures after a random
-  rotation of the hidden space (the rotated null).
+  rotation of the hidden space (the rotated null);
+* :func:`hidden_layer` reads the pre-activations ``W x`` or activations ``f(W x)`` of every
+  instance, and :func:`basis_statistics` runs the course's basis tools on them (PPPM kept
+  count, per-coordinate kurtosis, the four-fold SRM harmonic; :mod:`isodl.symmetry`) in the
+  neuron basis and in Haar-random rotated bases of the same activations (the null);
+  :func:`rotated_weights` copies a model with ``W -> Q W`` (the same geometry, no relation to
+  the neurons) and :func:`pppm_densities` draws PPPM density images on one shared extent;
+* :func:`hidden_basis_experiment` runs every (hidden activation, optimiser) arm of the hidden-basis
+  experiment at one seed and :func:`summarise_hidden_basis` pools many seeds (the script
+  ``scripts/superposition_hidden_basis.py`` and its committed results);
+* :func:`log_sparsity_grid` and :func:`dwell_share` test for a plateau of dimensions per feature
+  (how much of a log-spaced sparsity sweep a curve spends near a level, against placebo levels);
+  :func:`load_dims_sweep` reads the committed sweep of ``scripts/superposition_dims_sweep.py``;
+* :func:`rotation_commutation` tests whether training commutes with a rotation of the hidden space.
 """
 
 from __future__ import annotations
 
+import json
+import math
 from dataclasses import dataclass
+from pathlib import Path
 
 import torch
 
-from isodl.core.validate import check_float, check_int, check_tensor
+from isodl.core.validate import check_choice, check_float, check_int, check_tensor
 from isodl.superposition import metrics, models
-from isodl.symmetry import representations, srm
+from isodl.symmetry import pppm, representations, srm
 
 __all__ = [
     "PHASES",
@@ -33,8 +49,26 @@ __all__ = [
     "phase_diagram",
     "classify_two_features",
     "hidden_alignment",
+    "LAYERS",
+    "hidden_layer",
+    "basis_statistics",
+    "rotated_weights",
+    "pppm_densities",
+    "HIDDEN_ARMS",
+    "HIDDEN_STATISTICS",
+    "hidden_basis_experiment",
+    "summarise_hidden_basis",
+    "HIDDEN_BASIS_RESULTS",
+    "load_hidden_basis",
+    "log_sparsity_grid",
+    "dwell_share",
+    "DIMS_SWEEP_RESULTS",
+    "load_dims_sweep",
     "rotation_commutation",
 ]
+
+#: The hidden tensors :func:`hidden_layer` reads: pre-activations ``W x`` or activations ``f(W x)``.
+LAYERS = ("pre", "post")
 
 #: Phases of the F = 2, m = 1 model: what the single hidden dimension is used for.
 PHASES = ("feature 1 (alone or mostly)", "feature 2 (alone or mostly)", "both, antipodal (superposition)", "neither")
@@ -247,6 +281,281 @@ def hidden_alignment(
         "srm_h4": torch.tensor(h4, dtype=torch.float64),
         "srm_h4_null": torch.tensor(h4_null, dtype=torch.float64),
     }
+
+
+def hidden_layer(model: models.ToyModels, x, layer: str = "pre") -> torch.Tensor:
+    """The hidden tensor of every instance for features ``x`` (``[N, B, F]``): ``[N, B, m]``, float64, detached.
+
+    ``layer="pre"``: the pre-activations ``W x`` (rotating the basis of ``W`` rotates them, whatever ``f`` is);
+    ``"post"``: the activations ``f(W x)`` (for an elementwise ``f`` their zeros and saturation are tied to the
+    neuron basis by ``f`` itself, before any training).
+    """
+    if not isinstance(model, models.ToyModels):
+        raise TypeError(f"model must be a ToyModels, got {type(model).__name__}")
+    layer = check_choice("layer", layer, LAYERS)
+    x = check_tensor("x", x, shape=[model.n_instances, None, model.n_features], floating=True, finite=True)
+    with torch.no_grad():
+        x = x.to(model.W.dtype)
+        if layer == "post":
+            return model.hidden_activations(x).to(torch.float64)
+        return torch.einsum("nbf,nmf->nbm", x, model.W).to(torch.float64)
+
+
+def _log_kurtosis(h: torch.Tensor) -> torch.Tensor:
+    """log of the mean kurtosis over coordinates, ``[...]`` for ``h`` ``[..., B, m]`` (coordinates that never vary left out)."""
+    return torch.log(metrics.coordinate_kurtosis(h).nanmean(-1))
+
+
+def _srm_h4(acts: torch.Tensor, basis: torch.Tensor, epsilon: float) -> float:
+    active = acts[torch.linalg.vector_norm(acts, dim=-1) > 0]
+    if active.shape[0] == 0:
+        return float("nan")
+    res = srm.spotlight_resonance(active, basis, epsilon, n_angles=72)
+    return representations.srm_harmonic(res.mean(), res.angles, 4)
+
+
+def basis_statistics(
+    activations,
+    *,
+    generator: torch.Generator,
+    epsilon: float = 0.8,
+    n_rotations: int = 24,
+    n_srm_rotations: int = 6,
+) -> dict[str, torch.Tensor]:
+    """The course's basis tools on hidden activations ``[N, B, m]``, in the neuron basis and in rotated bases.
+
+    For every instance ``k`` (``[N]`` each, float64):
+
+    * ``pppm``: ``log(1 + kept)``, ``kept`` the number of (sample, plane) pairs that PPPM
+      (:func:`isodl.symmetry.pppm.privileged_plane_projection`, unordered pairs) keeps at ``epsilon`` in
+      the neuron basis: activations crowding onto the planes of neuron pairs raise it;
+    * ``kurtosis``: log of the mean per-coordinate kurtosis (:func:`metrics.coordinate_kurtosis`);
+    * ``srm_h4``: the four-fold harmonic of the mean SRM curve (:func:`isodl.symmetry.srm.spotlight_resonance`,
+      :func:`isodl.symmetry.representations.srm_harmonic`): + when the activations sit on neurons;
+    * ``*_null``: the mean of the same statistic over Haar-random orthonormal bases of ``R^m``
+      (``n_rotations`` for PPPM and kurtosis, ``n_srm_rotations`` for SRM, new ones per instance, drawn from
+      ``generator``): the statistic of the same cloud in a basis with no relation to the neurons.
+
+    A statistic minus its null has mean 0 over instances whose distribution does not prefer the
+    neuron basis (e.g. a model whose training commutes with rotations); the log makes the PPPM and
+    kurtosis differences ratios. All-zero rows count in no plane (PPPM, SRM).
+    """
+    a = check_tensor("activations", activations, ndim=3, floating=True, finite=True).to(torch.float64)
+    if a.shape[1] < 2 or a.shape[2] < 2:
+        raise ValueError(f"activations must have shape [N, B, m] with B >= 2 samples and m >= 2, got {tuple(a.shape)}")
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+    epsilon = check_float("epsilon", epsilon, minimum=-1.0, maximum=1.0)
+    n_rotations = check_int("n_rotations", n_rotations, minimum=1)
+    n_srm_rotations = check_int("n_srm_rotations", n_srm_rotations, minimum=1)
+    n, _, m = a.shape
+    eye = torch.eye(m, dtype=torch.float64)
+    keys = ("pppm", "pppm_null", "kurtosis", "kurtosis_null", "srm_h4", "srm_h4_null")
+    out = {key: torch.empty(n, dtype=torch.float64) for key in keys}
+
+    def kept(acts, basis):
+        return math.log1p(len(pppm.privileged_plane_projection(acts, basis, epsilon, "comb")))
+
+    for k in range(n):
+        # rows of Q[r]: a rotated basis (enough of them for both counts)
+        Q = metrics.rotate_hidden(eye.expand(max(n_rotations, n_srm_rotations), m, m), generator)
+        out["pppm"][k] = kept(a[k], eye)
+        out["pppm_null"][k] = sum(kept(a[k], Q[r]) for r in range(n_rotations)) / n_rotations
+        rotated = a[k] @ Q[:n_rotations].transpose(-1, -2)  # [R, B, m]: coordinates along each rotated basis
+        out["srm_h4"][k] = _srm_h4(a[k], eye, epsilon)
+        out["srm_h4_null"][k] = sum(_srm_h4(a[k], Q[r], epsilon) for r in range(n_srm_rotations)) / n_srm_rotations
+        out["kurtosis"][k] = _log_kurtosis(a[k])
+        out["kurtosis_null"][k] = _log_kurtosis(rotated).nanmean()
+    return out
+
+
+def rotated_weights(model: models.ToyModels, generator: torch.Generator) -> models.ToyModels:
+    """A copy of ``model`` with ``W`` replaced by ``Q W`` (a Haar-random rotation ``Q`` of ``R^m`` per instance).
+
+    The copy keeps every Gram matrix ``W^T W`` but not the relation of ``W`` to the neurons: for an
+    elementwise ``f`` its activations ``f(Q W x)`` show what ``f`` does to the neuron basis by itself.
+    """
+    if not isinstance(model, models.ToyModels):
+        raise TypeError(f"model must be a ToyModels, got {type(model).__name__}")
+    if not isinstance(generator, torch.Generator):
+        raise TypeError(f"generator must be a torch.Generator, got {type(generator).__name__}")
+    copy = models.ToyModels(
+        model.n_instances, model.n_features, model.n_hidden, output=model.output, hidden=model.hidden,
+        generator=torch.Generator().manual_seed(0), dtype=model.W.dtype,
+    )  # fmt: skip
+    copy.load_state_dict(model.state_dict())
+    with torch.no_grad():
+        copy.W.copy_(metrics.rotate_hidden(model.W.detach(), generator))
+    return copy
+
+
+def pppm_densities(clouds, bases, *, epsilon: float = 0.8, seed: int = 0) -> dict:
+    """PPPM density images (:func:`isodl.symmetry.pppm.pppm_density`, unordered pairs) of ``clouds[name]`` in ``bases[name]``.
+
+    ``clouds`` and ``bases`` are dicts with the same keys (``[B, m]`` activations; ``[m, m]`` basis or ``None``
+    for the neuron basis). Every image uses one extent, the largest coordinate over all clouds, so the panels
+    can share axes and a colour scale.
+    """
+    if not isinstance(clouds, dict) or not clouds or not isinstance(bases, dict) or set(bases) != set(clouds):
+        raise ValueError("clouds and bases must be non-empty dicts with the same keys")
+    checked = {name: srm.check_activations(c).to(torch.float64) for name, c in clouds.items()}
+    extent = max(float(c.abs().max()) for c in checked.values()) or 1.0
+    return {
+        name: pppm.pppm_density(c, bases[name], epsilon, "comb", extent=extent, seed=seed)
+        for name, c in checked.items()
+    }
+
+
+#: The arms of the hidden-basis experiment: (hidden activation, optimiser).
+HIDDEN_ARMS = tuple((act, opt) for act in ("relu", "tanh", "isotropic_tanh") for opt in ("adam", "sgd"))
+#: The statistics of :func:`hidden_basis_experiment` that come with a rotated null (key and key + "_null").
+HIDDEN_STATISTICS = ("alignment", "pppm", "kurtosis", "srm_h4")
+
+
+def hidden_basis_experiment(
+    sparsities,
+    n_seeds: int,
+    importance,
+    *,
+    n_hidden: int,
+    steps: int,
+    batch: int,
+    adam_lr: float,
+    sgd_lr,
+    seed: int,
+    n_samples: int = 512,
+    epsilon: float = 0.8,
+    n_rotations: int = 24,
+    arms=HIDDEN_ARMS,
+) -> dict[tuple[str, str], dict[str, torch.Tensor]]:
+    """Every arm of the hidden-basis experiment at one seed: ``{(activation, optimiser): {statistic: [K * n_seeds]}}``.
+
+    Each arm trains ``len(sparsities) * n_seeds`` models ``x' = ReLU(W^T f(W x) + b)`` (:func:`train_sweep`,
+    Adam at ``adam_lr`` or SGD at ``sgd_lr[k]`` for sparsity ``k``), then measures, per instance: ``loss``,
+    the weight share on the top neuron and its mean over 200 rotations (``alignment``, ``alignment_null``),
+    and :func:`basis_statistics` of the pre-activations ``W x`` of ``n_samples`` fresh inputs (``pppm``,
+    ``kurtosis``, ``srm_h4`` and their ``_null``). Arm ``i`` draws from the generator streams
+    ``1000 * seed + 10 + i`` (training), ``+ 20 + i`` (alignment null) and ``+ 50 + i`` (inputs and bases).
+    """
+    seed = check_int("seed", seed, minimum=0)
+    s = instance_grid(sparsities, n_seeds)
+    lrs = check_tensor("sgd_lr", torch.as_tensor(sgd_lr, dtype=torch.float64), ndim=1)
+    if lrs.numel() != len(sparsities):
+        raise ValueError(f"sgd_lr must hold one rate per sparsity ({len(sparsities)}), got {lrs.numel()}")
+    out = {}
+    for i, (act, opt) in enumerate(arms):
+        lr = adam_lr if opt == "adam" else instance_grid(lrs, n_seeds)
+        run = train_sweep(
+            sparsities, n_seeds, importance, n_hidden=n_hidden, hidden=act, steps=steps, batch=batch, lr=lr,
+            optimiser=opt, seed=1000 * seed + 10 + i,
+        )  # fmt: skip
+        W = run.model.W.detach().to(torch.float64)
+        gen = torch.Generator().manual_seed(1000 * seed + 20 + i)
+        row = {"loss": run.result.loss.to(torch.float64), "alignment": metrics.basis_alignment(W)}
+        row["alignment_null"] = metrics.rotated_alignment_null(W, gen, 200)
+        gen = torch.Generator().manual_seed(1000 * seed + 50 + i)
+        x = models.sample_features(s, run.model.n_features, n_samples, generator=gen)
+        stats = basis_statistics(
+            hidden_layer(run.model, x, "pre"), generator=gen, epsilon=epsilon, n_rotations=n_rotations
+        )
+        out[act, opt] = {**row, **stats}
+    return out
+
+
+def summarise_hidden_basis(per_seed) -> dict[tuple[str, str], dict[str, tuple[float, float]]]:
+    """Pool :func:`hidden_basis_experiment` results of several seeds: per arm and statistic, ``(mean, s.e.)`` over seeds.
+
+    ``per_seed`` is a list of its outputs (one per seed, lists or tensors). For each seed, the statistic minus
+    its null is averaged over that seed's instances; the mean and standard error are then taken over the
+    seeds (the independent units). ``loss`` is summarised the same way, without a null.
+    """
+    if not per_seed:
+        raise ValueError("per_seed must hold the results of at least one seed")
+    summary = {}
+    for arm in per_seed[0]:
+        summary[arm] = {}
+        for name in HIDDEN_STATISTICS + ("loss",):
+            values = []
+            for result in per_seed:
+                v = torch.as_tensor(result[arm][name], dtype=torch.float64)
+                if name != "loss":
+                    v = v - torch.as_tensor(result[arm][name + "_null"], dtype=torch.float64)
+                values.append(float(v[~torch.isnan(v)].mean()))
+            t = torch.tensor(values, dtype=torch.float64)
+            se = float(t.std() / math.sqrt(t.numel())) if t.numel() > 1 else float("nan")
+            summary[arm][name] = (float(t.mean()), se)
+    return summary
+
+
+#: Where ``scripts/superposition_hidden_basis.py`` writes its committed results (notebook 14 reads them).
+HIDDEN_BASIS_RESULTS = Path(__file__).resolve().parents[3] / "scripts" / "results" / "superposition_hidden_basis.json"
+
+
+def load_hidden_basis(path=None) -> tuple[dict, list]:
+    """The committed results of ``scripts/superposition_hidden_basis.py``: ``(record, per_seed)``.
+
+    ``record`` is the file's dict (``settings``, ``seeds``, ``seconds``, ``results``); ``per_seed`` holds one
+    :func:`hidden_basis_experiment`-shaped dict per seed (keys ``(activation, optimiser)``, float64 tensors),
+    ready for :func:`summarise_hidden_basis`. ``path`` defaults to :data:`HIDDEN_BASIS_RESULTS`.
+    """
+    p = HIDDEN_BASIS_RESULTS if path is None else path
+    if not isinstance(p, (str, Path)):
+        raise TypeError(f"path must be a file path (str or pathlib.Path) or None, got {type(p).__name__}")
+    p = Path(p)
+    if not p.is_file():
+        raise FileNotFoundError(f"no results file at {p}; run `python scripts/{p.stem}.py` from the repository root")
+    record = json.loads(p.read_text())
+    if not isinstance(record, dict) or not {"settings", "seeds", "results"} <= set(record):
+        raise ValueError(f"{p} is not a results file of scripts/superposition_hidden_basis.py")
+    per_seed = [
+        {
+            tuple(key.split(",")): {k: torch.tensor(v, dtype=torch.float64) for k, v in arm.items()}
+            for key, arm in r.items()
+        }
+        for r in record["results"]
+    ]
+    return record, per_seed
+
+
+def log_sparsity_grid(n: int, lowest: float = 2.0, highest: float = 500.0) -> tuple[float, ...]:
+    """``n`` sparsities with ``1 / (1 - S)`` evenly spaced in log from ``lowest`` to ``highest`` (both > 1)."""
+    n = check_int("n", n, minimum=2)
+    lowest = check_float("lowest", lowest, minimum=1.0, strict_minimum=True)
+    highest = check_float("highest", highest, minimum=lowest, strict_minimum=True)
+    inv = torch.logspace(math.log10(lowest), math.log10(highest), n, dtype=torch.float64)
+    return tuple(float(1.0 - 1.0 / v) for v in inv)
+
+
+def dwell_share(curve, level: float, tolerance: float = 0.03) -> float:
+    """The share of the points of ``curve`` (``[K]``, on a log-spaced sparsity grid) within ``tolerance`` of ``level``.
+
+    A curve that sticks at ``level`` over a range of sparsity spends more of the grid there than at a
+    nearby placebo level it merely passes through; compare the two.
+    """
+    c = check_tensor("curve", torch.as_tensor(curve, dtype=torch.float64), ndim=1, finite=True)
+    if c.numel() == 0:
+        raise ValueError("curve must hold at least one value")
+    level = check_float("level", level)
+    tolerance = check_float("tolerance", tolerance, minimum=0.0, strict_minimum=True)
+    return float(((c - level).abs() <= tolerance).double().mean())
+
+
+#: Where ``scripts/superposition_dims_sweep.py`` writes its committed results (notebook 14 reads them).
+DIMS_SWEEP_RESULTS = Path(__file__).resolve().parents[3] / "scripts" / "results" / "superposition_dims_sweep.json"
+
+
+def load_dims_sweep(path=None) -> dict:
+    """The committed sweep of ``scripts/superposition_dims_sweep.py`` (``settings``, ``sparsities``, per-instance values)."""
+    p = DIMS_SWEEP_RESULTS if path is None else path
+    if not isinstance(p, (str, Path)):
+        raise TypeError(f"path must be a file path (str or pathlib.Path) or None, got {type(p).__name__}")
+    p = Path(p)
+    if not p.is_file():
+        raise FileNotFoundError(f"no results file at {p}; run `python scripts/{p.stem}.py` from the repository root")
+    record = json.loads(p.read_text())
+    if not isinstance(record, dict) or not {"settings", "sparsities", "dims_per_feature"} <= set(record):
+        raise ValueError(f"{p} is not a results file of scripts/superposition_dims_sweep.py")
+    return record
 
 
 def rotation_commutation(

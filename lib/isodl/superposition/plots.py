@@ -6,6 +6,8 @@
 * :func:`plot_phase_diagram` the ``F = 2, m = 1`` phases over relative importance and sparsity;
 * :func:`plot_neuron_weights` per-neuron feature weights (stacked bars) of models with a hidden nonlinearity;
 * :func:`plot_alignment` alignment of the hidden layer against its rotated null;
+* :func:`plot_hidden_basis_summary` every statistic minus its rotated null, per arm, pooled over seeds (committed results);
+* :func:`plot_hidden_pppm` PPPM densities of hidden layers, neuron basis against a rotated basis, on one colour scale;
 * :func:`plot_explorer` / :func:`weights_explorer` the widget: sparsity and importance sliders over a bank of trained models.
 """
 
@@ -25,6 +27,7 @@ from isodl.core import widgets
 from isodl.core.plots import label_axes
 from isodl.superposition import metrics
 from isodl.superposition.experiments import PHASES
+from isodl.symmetry.plots import plot_pppm_row
 
 __all__ = [
     "plot_weights",
@@ -33,6 +36,8 @@ __all__ = [
     "plot_phase_diagram",
     "plot_neuron_weights",
     "plot_alignment",
+    "plot_hidden_basis_summary",
+    "plot_hidden_pppm",
     "plot_explorer",
     "weights_explorer",
 ]
@@ -206,6 +211,47 @@ def plot_alignment(
     ax.legend(fontsize=7, loc="best")
     plt.close(fig)
     return fig
+
+
+def plot_hidden_basis_summary(summary: Mapping, labels: Mapping[str, str], *, title: str = "") -> Figure:
+    """One panel per statistic (``labels``: key -> axis label): mean ± s.e. of the statistic minus its null, per arm.
+
+    ``summary`` is :func:`isodl.superposition.experiments.summarise_hidden_basis`'s output
+    (``{(activation, optimiser): {statistic: (mean, se)}}``). The dashed line at 0 is the rotated null.
+    """
+    if not summary or not labels:
+        raise ValueError("summary and labels must be non-empty")
+    arms = list(summary)
+    fig, axes = plt.subplots(1, len(labels), figsize=(3.0 * len(labels) + 0.6, 3.4), layout="constrained")
+    axes = np.atleast_1d(axes)
+    y = np.arange(len(arms))[::-1]
+    for ax, (key, label) in zip(axes, labels.items()):
+        for j, arm in enumerate(arms):
+            mean, se = summary[arm][key]
+            color = "C0" if arm[1] == "sgd" else "C3"
+            ax.errorbar(mean, y[j], xerr=se, fmt="o", color=color, capsize=3, ms=5)
+        ax.axvline(0.0, color="k", ls="--", lw=1)
+        ax.set_yticks(y)
+        ax.set_yticklabels([f"{a}, {o}" for a, o in arms] if ax is axes[0] else [])
+        label_axes(ax, xlabel=label, title="")
+    handles = [
+        axes[0].plot([], [], "o", color="C0", label="SGD")[0],
+        axes[0].plot([], [], "o", color="C3", label="Adam")[0],
+        axes[0].plot([], [], "k--", label="rotated null (0)")[0],
+    ]
+    fig.legend(handles=handles, fontsize=8, loc="outside lower center", ncol=3, frameon=False)
+    if title:
+        fig.suptitle(title, fontsize=10)
+    plt.close(fig)
+    return fig
+
+
+def plot_hidden_pppm(densities: Mapping, *, ncols: int, title: str, caption: str | None = None) -> Figure:
+    """PPPM density panels (``{panel title: isodl.symmetry.pppm.PPPMDensity}``) in rows of ``ncols``, one colour range and bar.
+
+    Compute the densities with one ``extent`` so that the axes match too.
+    """
+    return plot_pppm_row(densities, ncols=ncols, title=title, caption=caption, share="all")
 
 
 def plot_explorer(
