@@ -818,25 +818,25 @@ def stratified_difference_test(
     alternative = check_choice("alternative", alternative, ("two-sided", "greater", "less"))
     n_permutations = check_int("n_permutations", n_permutations, minimum=1)
     gen = torch.Generator().manual_seed(check_int("seed", seed, minimum=0, maximum=2**63 - 1))
-    pooled, is_a = [], []
+    observed_a = observed_b = 0.0
+    null_a = torch.zeros(n_permutations, dtype=torch.float64)
+    null_b = torch.zeros(n_permutations, dtype=torch.float64)
+    n_a = n_b = 0
     for i, (a, b) in enumerate(zip(a_strata, b_strata)):
         x = check_tensor(f"a_strata[{i}]", torch.as_tensor(a, dtype=torch.float64), ndim=1, finite=True)
         y = check_tensor(f"b_strata[{i}]", torch.as_tensor(b, dtype=torch.float64), ndim=1, finite=True)
         if x.numel() < 1 or y.numel() < 1:
             raise ValueError(f"stratum {i} needs at least one value in each group, got {x.numel()} and {y.numel()}")
-        pooled.append(torch.cat([x, y]))
-        is_a.append(torch.cat([torch.ones(x.numel(), dtype=torch.bool), torch.zeros(y.numel(), dtype=torch.bool)]))
-
-    def diff(masks):
-        va = torch.cat([v[m] for v, m in zip(pooled, masks)])
-        vb = torch.cat([v[~m] for v, m in zip(pooled, masks)])
-        return float(va.mean() - vb.mean())
-
-    observed = diff(is_a)
-    null = torch.tensor(
-        [diff([m[torch.randperm(m.numel(), generator=gen)] for m in is_a]) for _ in range(n_permutations)],
-        dtype=torch.float64,
-    )
+        v = torch.cat([x, y])
+        observed_a, observed_b = observed_a + float(x.sum()), observed_b + float(y.sum())
+        # every permutation of this stratum at once: the first x.numel() of a random order are "a"
+        perms = torch.rand(n_permutations, v.numel(), generator=gen).argsort(dim=1)
+        picked = v[perms[:, : x.numel()]].sum(dim=1)
+        null_a += picked
+        null_b += float(v.sum()) - picked
+        n_a, n_b = n_a + x.numel(), n_b + y.numel()
+    observed = observed_a / n_a - observed_b / n_b
+    null = null_a / n_a - null_b / n_b
     tol = 1e-12
     if alternative == "greater":
         hits = int((null >= observed - tol).sum())
