@@ -384,8 +384,11 @@ def plot_batch_budget(
     return fig
 
 
-def plot_effective_steps(ratios: Mapping[str, Mapping[int, np.ndarray]]):
-    """Histograms of effective step ratios, one panel per method, one colour per batch size (log x axis)."""
+def plot_effective_steps(ratios: Mapping[str, Mapping[int, np.ndarray]], *, title: str | None = None):
+    """Histograms of effective step ratios, one panel per method, one colour per batch size (log x axis).
+
+    ``title`` (optional) heads the whole figure, e.g. the layer, the number of samples and the rates.
+    """
     from isodl.core.plots import COLORS, figure
 
     methods = list(ratios)
@@ -403,6 +406,8 @@ def plot_effective_steps(ratios: Mapping[str, Mapping[int, np.ndarray]]):
         ax.axvline(1.0, color="k", lw=0.8, ls=":")
     axes[0].set_ylabel("number of samples")
     axes[0].legend(fontsize=7)
+    if title is not None:
+        fig.suptitle(title, fontsize=9)
     return fig
 
 
