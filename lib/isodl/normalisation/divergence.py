@@ -402,6 +402,17 @@ def exact_batch_correction(x, g, lr: float) -> tuple[torch.Tensor, torch.Tensor]
     return step[:, :-1], step[:, -1]
 
 
+def _curve_inputs(x, batch_sizes, n_out, seed):
+    """Checked inputs of the batch-size curves: float64 ``x``, the batch sizes, ``n_out`` and a seeded generator."""
+    x = check_tensor("x", x, ndim=2, floating=True)
+    n_out = check_int("n_out", n_out, minimum=1)
+    seed = check_int("seed", seed, minimum=0)
+    if isinstance(batch_sizes, (str, bytes)) or not isinstance(batch_sizes, Sequence) or not batch_sizes:
+        raise TypeError(f"batch_sizes must be a non-empty sequence of ints, got {batch_sizes!r}")
+    sizes = [check_int(f"batch_sizes[{i}]", b, minimum=1, maximum=x.shape[0]) for i, b in enumerate(batch_sizes)]
+    return x.to(torch.float64), sizes, n_out, torch.Generator().manual_seed(seed)
+
+
 def alignment_curve(
     x, batch_sizes: Sequence[int], *, kind: str = "affine_like", n_out: int = 10, n_batches: int = 8, seed: int = 0
 ) -> np.ndarray:
@@ -414,16 +425,9 @@ def alignment_curve(
     invertible, ``B <= d + 1``; beyond that the least-squares step). Returns
     one mean cosine per batch size. Notebook 10.
     """
-    x = check_tensor("x", x, ndim=2, floating=True)
     kind = check_choice("kind", kind, ("affine", "affine_like", "exact"))
-    n_out = check_int("n_out", n_out, minimum=1)
     n_batches = check_int("n_batches", n_batches, minimum=1)
-    seed = check_int("seed", seed, minimum=0)
-    if isinstance(batch_sizes, (str, bytes)) or not isinstance(batch_sizes, Sequence) or not batch_sizes:
-        raise TypeError(f"batch_sizes must be a non-empty sequence of ints, got {batch_sizes!r}")
-    sizes = [check_int(f"batch_sizes[{i}]", b, minimum=1, maximum=x.shape[0]) for i, b in enumerate(batch_sizes)]
-    x = x.to(torch.float64)
-    gen = torch.Generator().manual_seed(seed)
+    x, sizes, n_out, gen = _curve_inputs(x, batch_sizes, n_out, seed)
     out = np.zeros(len(sizes))
     for i, b in enumerate(sizes):
         for _ in range(n_batches):
@@ -454,16 +458,9 @@ def step_size_spread_curve(
     exactly 0 for ``"affine_like"``. Unlike :func:`self_term_share` and the
     cosine of :func:`alignment_curve` it sees magnitudes. Notebook 10.
     """
-    x = check_tensor("x", x, ndim=2, floating=True)
     kind = check_choice("kind", kind, ("affine", "affine_like"))
-    n_out = check_int("n_out", n_out, minimum=1)
     n_samples = check_int("n_samples", n_samples, minimum=10)
-    seed = check_int("seed", seed, minimum=0)
-    if isinstance(batch_sizes, (str, bytes)) or not isinstance(batch_sizes, Sequence) or not batch_sizes:
-        raise TypeError(f"batch_sizes must be a non-empty sequence of ints, got {batch_sizes!r}")
-    sizes = [check_int(f"batch_sizes[{i}]", b, minimum=1, maximum=x.shape[0]) for i, b in enumerate(batch_sizes)]
-    x = x.to(torch.float64)
-    gen = torch.Generator().manual_seed(seed)
+    x, sizes, n_out, gen = _curve_inputs(x, batch_sizes, n_out, seed)
     out = np.zeros(len(sizes))
     for i, b in enumerate(sizes):
         ratios = []
