@@ -196,10 +196,6 @@ def test_batch_size_sweep_protocols_and_slopes(blobs):
     ]
     slopes = nc.batch_size_slopes(fake)
     assert abs(slopes["m"]["mean"] + 0.05) < 1e-12 and slopes["m"]["n"] == 2 and slopes["m"]["sd"] < 1e-12
-    fig = norm_plots.plot_batch_size(
-        table, {"affine-like": [1.0, 0.5, 0.2]}, [1, 4, 16], table_epochs=nc.batch_size_table(by_epochs)
-    )
-    assert isinstance(fig, matplotlib.figure.Figure) and all(ax.get_xlabel() for ax in fig.axes)
 
 
 def test_other_figures():

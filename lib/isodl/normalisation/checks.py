@@ -59,9 +59,8 @@ def _predicted_step_inputs(gen: torch.Generator, trial: int):
 
 def _measured_batch_step(x, g, lr, bias=True):
     """The reference: one real SGD step of an ``nn.Linear`` (with or without bias) on the mean loss, measured."""
-    from isodl.normalisation.divergence import one_step
-
     from isodl.core.init import linear
+    from isodl.normalisation.divergence import one_step
 
     gen = torch.Generator().manual_seed(x.shape[0] * 100 + x.shape[1])
     layer = linear(x.shape[1], g.shape[1], bias=bias, generator=gen, dtype=torch.float64)

@@ -11,7 +11,7 @@ directly.
   :func:`isodl.normalisation.layers.affine_factor` and
   :func:`isodl.normalisation.divergence.self_share_curve`).
 * Notebook 12, from the result rows of :mod:`isodl.normalisation.experiments`:
-  :func:`plot_lr_sweep`, :func:`plot_batch_size`, :func:`plot_effective_steps`
+  :func:`plot_lr_sweep`, :func:`plot_batch_budget`, :func:`plot_effective_steps`
   and :func:`plot_scale_ablation`; :data:`METHOD_STYLE` gives every method one
   colour and marker.
 """
@@ -72,7 +72,6 @@ __all__ = [
     "METHOD_STYLE",
     "plot_divergence",
     "plot_lr_sweep",
-    "plot_batch_size",
     "plot_effective_steps",
     "plot_scale_ablation",
 ]
@@ -250,61 +249,6 @@ def plot_lr_sweep(summary: Sequence[Mapping], *, title: str = "Method comparison
     ax1.set_xlim(max(0.0, lo - 0.1), min(1.0, max(r["test_mean"] + r["test_sd"] for r in best) + 0.05))
     ax1.set_xlabel("test accuracy at the chosen rate (95 % CI)")
     ax1.set_title(title)
-    return fig
-
-
-def plot_batch_size(
-    table_steps: Sequence[Mapping],
-    shares: Mapping[str, Sequence[float]],
-    share_sizes: Sequence[int],
-    *,
-    table_epochs: Sequence[Mapping] | None = None,
-):
-    """Accuracy against batch size per method (fixed steps; fixed epochs dashed) beside the self-term share curves."""
-    from matplotlib.ticker import FuncFormatter
-
-    from isodl.core.plots import COLORS, figure
-
-    plain = FuncFormatter(lambda v, _: f"{v:g}")
-    fig, (ax0, ax1) = figure(2, width=9.4, height=3.6)
-    for table, dashed in ((table_steps, False), (table_epochs or [], True)):
-        methods = list(dict.fromkeys(r["method"] for r in table))
-        for m in methods:
-            rows = sorted((r for r in table if r["method"] == m), key=lambda r: r["batch_size"])
-            style = dict(METHOD_STYLE.get(m, {}))
-            label = LABELS.get(m, m) + (" (fixed epochs)" if dashed else "")
-            ax0.errorbar(
-                [r["batch_size"] for r in rows],
-                [r["mean"] for r in rows],
-                yerr=[r["sd"] for r in rows],
-                label=label,
-                capsize=2,
-                ms=4,
-                ls="--" if dashed else "-",
-                alpha=0.5 if dashed else 1.0,
-                **style,
-            )
-    _mark_blown_up(ax0, table)
-    ax0.set_xscale("log", base=2)
-    ax0.xaxis.set_major_formatter(plain)
-    ax0.set_xlabel("batch size B (log scale)")
-    ax0.set_ylabel("test accuracy")
-    ax0.set_title(
-        "solid: same number of steps; dashed: same epochs" if table_epochs else "same number of SGD steps for every B",
-        fontsize=9,
-    )
-    ax0.legend(fontsize=6.5, loc="lower right")
-    for (label, curve), colour in zip(shares.items(), (COLORS[2], COLORS[1], COLORS[0])):
-        ax1.plot(share_sizes, curve, marker="o", ms=3, color=colour, label=label)
-    ax1.plot(share_sizes, [1 / b for b in share_sizes], ls=":", color="0.5", label="1/B")
-    ax1.set_xscale("log", base=2)
-    ax1.set_yscale("log")
-    ax1.xaxis.set_major_formatter(plain)
-    ax1.yaxis.set_major_formatter(plain)
-    ax1.set_xlabel("batch size B (log scale)")
-    ax1.set_ylabel("self-term share of a sample's step")
-    ax1.set_title("the mechanism: the corrected share shrinks")
-    ax1.legend(fontsize=7)
     return fig
 
 
