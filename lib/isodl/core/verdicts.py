@@ -1,4 +1,4 @@
-"""Researchers (no notebook): a notebook's verdict on one claim, stored in its outputs for the "what reproduces" page.
+"""Every notebook: a notebook's verdict on one claim, stored in its outputs for the "what reproduces" page.
 
 A notebook states each claim it tests with :func:`verdict`::
 
