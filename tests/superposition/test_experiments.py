@@ -49,6 +49,9 @@ def test_phase_diagram_dense_and_sparse_corners():
     assert pd.phase.shape == (2, 2) and pd.W.shape == (2, 2, 1, 2)
     assert int(pd.phase[0, 0]) == 0  # dense, feature 2 less important: feature 1 only
     assert int(pd.phase[1, 1]) == 2  # sparse, equal importance: antipodal pair
+    # the ReLU filters the partner's interference: both features come back clean
+    assert pd.responses.shape == (2, 2, 2, 2)
+    assert torch.allclose(pd.responses[1, 1], torch.eye(2, dtype=torch.float64), atol=0.1)
     linear = experiments.phase_diagram([1.0], [0.99], output="linear", n_restarts=2, steps=600, batch=256, lr=2e-2)
     assert int(linear.phase[0, 0]) != 2  # no antipodal pair without the ReLU
     with pytest.raises(ValueError, match="relative_importance"):
@@ -230,3 +233,15 @@ def test_load_dims_sweep_rejects_other_files(tmp_path):
         experiments.load_dims_sweep(tmp_path / "bad.json")
     with pytest.raises(FileNotFoundError):
         experiments.load_dims_sweep(tmp_path / "none.json")
+
+
+def test_seed_excess_splits_settings_and_pools():
+    row = {"alignment": torch.tensor([1.0, 3.0, 5.0, 7.0]), "alignment_null": torch.ones(4), "loss": torch.ones(4)}
+    per_seed = [{("relu", "sgd"): row}, {("relu", "sgd"): {**row, "alignment": row["alignment"] + 1}}]
+    by_setting = experiments.seed_excess(per_seed, ("relu", "sgd"), "alignment", n_settings=2)
+    assert by_setting.tolist() == [[1.0, 5.0], [2.0, 6.0]]
+    assert experiments.seed_excess(per_seed, ("relu", "sgd"), "alignment").tolist() == [[3.0], [4.0]]
+    with pytest.raises(KeyError, match="arm"):
+        experiments.seed_excess(per_seed, ("tanh", "sgd"), "alignment")
+    with pytest.raises(ValueError, match="n_settings"):
+        experiments.seed_excess(per_seed, ("relu", "sgd"), "alignment", n_settings=3)

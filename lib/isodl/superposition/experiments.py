@@ -58,6 +58,7 @@ __all__ = [
     "HIDDEN_STATISTICS",
     "hidden_basis_experiment",
     "summarise_hidden_basis",
+    "seed_excess",
     "HIDDEN_BASIS_RESULTS",
     "load_hidden_basis",
     "log_sparsity_grid",
@@ -182,13 +183,19 @@ def classify_two_features(W, threshold: float = 0.5) -> torch.Tensor:
 
 @dataclass
 class PhaseDiagram:
-    """``phase[i, j]`` (index into :data:`PHASES`) at ``relative_importance[i]``, ``sparsity[j]``; ``W`` of the best restart."""
+    """``phase[i, j]`` (index into :data:`PHASES`) at ``relative_importance[i]``, ``sparsity[j]``; ``W`` of the best restart.
+
+    ``responses[i, j]`` (``[2, 2]``, row ``k``: ``x'(e_k) - x'(0)``) is what the best restart returns for each
+    feature alone at 1: the identity when both features come back clean, off-diagonal entries for
+    interference that the output map lets through.
+    """
 
     relative_importance: torch.Tensor
     sparsity: torch.Tensor
     phase: torch.Tensor
     W: torch.Tensor  # [I, S, 1, 2]
     loss: torch.Tensor  # [I, S]
+    responses: torch.Tensor | None = None  # [I, S, 2, 2]
 
 
 def phase_diagram(
@@ -225,7 +232,10 @@ def phase_diagram(
     best = loss.argmin(-1)
     W = model.W.detach().to(torch.float64).reshape(n_i, n_s, n_restarts, 1, 2)
     W = torch.gather(W, 2, best[:, :, None, None, None].expand(-1, -1, 1, 1, 2)).squeeze(2)
-    return PhaseDiagram(r, s, classify_two_features(W), W, loss.gather(-1, best[..., None]).squeeze(-1))
+    resp = (models.one_hot_outputs(model) - models.one_hot_outputs(model, 0.0)).to(torch.float64)
+    resp = resp.reshape(n_i, n_s, n_restarts, 2, 2)
+    resp = torch.gather(resp, 2, best[:, :, None, None, None].expand(-1, -1, 1, 2, 2)).squeeze(2)
+    return PhaseDiagram(r, s, classify_two_features(W), W, loss.gather(-1, best[..., None]).squeeze(-1), resp)
 
 
 def hidden_alignment(
@@ -485,6 +495,29 @@ def summarise_hidden_basis(per_seed) -> dict[tuple[str, str], dict[str, tuple[fl
             se = float(t.std() / math.sqrt(t.numel())) if t.numel() > 1 else float("nan")
             summary[arm][name] = (float(t.mean()), se)
     return summary
+
+
+def seed_excess(per_seed, arm, name: str, n_settings: int = 1) -> torch.Tensor:
+    """Per seed (rows) and setting (columns), the mean of ``name`` minus its null over that seed's instances: ``[seeds, n_settings]``.
+
+    ``per_seed`` as for :func:`summarise_hidden_basis`; instances are laid out setting-major
+    (:func:`instance_grid`), so ``n_settings = len(sparsities)`` gives one column per sparsity and
+    ``n_settings = 1`` pools them. ``name = "loss"`` is taken without a null.
+    """
+    if not per_seed:
+        raise ValueError("per_seed must hold the results of at least one seed")
+    n_settings = check_int("n_settings", n_settings, minimum=1)
+    rows = []
+    for result in per_seed:
+        if arm not in result:
+            raise KeyError(f"arm {arm!r} is not in the results (arms: {list(result)})")
+        v = torch.as_tensor(result[arm][name], dtype=torch.float64)
+        if name != "loss":
+            v = v - torch.as_tensor(result[arm][name + "_null"], dtype=torch.float64)
+        if v.numel() % n_settings:
+            raise ValueError(f"{v.numel()} instances do not split into n_settings = {n_settings} settings")
+        rows.append(v.reshape(n_settings, -1).nanmean(-1))
+    return torch.stack(rows)
 
 
 #: Where ``scripts/superposition_hidden_basis.py`` writes its committed results (notebook 14 reads them).
