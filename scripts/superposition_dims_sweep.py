@@ -5,7 +5,8 @@ steps of batch 256, exactly the notebook's settings) is trained at 16 sparsities
 evenly spaced in log from 2 to 500, with 6 initialisations each (seed stream 200, one the notebook
 never uses). Per instance it records m / ||W||_F^2, the number of features represented and the
 loss, in ``scripts/results/superposition_dims_sweep.json``; notebook 14 reads it and asks whether the
-mean curve dwells at 1/2 longer than at placebo levels next to it.
+models stop at 2m features (m / ||W||_F^2 = 1/2; at m = 5 the quantity is a staircase m/k) over more of
+the sweep than at 2m - 1 or 2m + 1.
 
     python scripts/superposition_dims_sweep.py                 # the committed run
     python scripts/superposition_dims_sweep.py --points 4 --steps 50 --out /tmp/dims.json
