@@ -487,3 +487,10 @@ def test_holm_adjusted_by_hand():
     assert nc.holm_adjusted({"a": a}) == {"a": pytest.approx(p_a)}
     with pytest.raises(TypeError, match="paired difference"):
         nc.holm_adjusted({"a": {"mean": 1.0}})
+
+
+def test_results_path_names_the_committed_file_of_each_scale():
+    assert nc.results_path("course") == nc.COURSE_RESULTS and nc.results_path("paper") == nc.PAPER_RESULTS
+    assert nc.COURSE_RESULTS.is_file() and nc.PAPER_RESULTS.is_file()
+    with pytest.raises(ValueError, match="scale"):
+        nc.results_path("huge")

@@ -92,6 +92,7 @@ __all__ = [
     "lr_grid",
     "load_paper_results",
     "COURSE_RESULTS",
+    "results_path",
     "holm_adjusted",
     "tune_lr",
     "batch_tuned_sweep",
@@ -145,6 +146,15 @@ def lr_grid(method: str, points: int) -> list[float]:
     points = check_int("points", points, minimum=1)
     lo = -(points // 2)
     return [LR_CENTRES[method] * 4.0 ** (lo + i) for i in range(points)]
+
+
+def results_path(scale: str) -> Path:
+    """The committed results file of ``scripts/normalisation_experiments.py`` for ``scale`` ("course" or "paper").
+
+    Notebook 12 reads the file of the scale it runs at (:data:`COURSE_RESULTS` or :data:`PAPER_RESULTS`).
+    """
+    scale = check_choice("scale", scale, ("course", "paper"))
+    return COURSE_RESULTS if scale == "course" else PAPER_RESULTS
 
 
 def load_paper_results(path=None) -> dict | None:
