@@ -231,8 +231,15 @@ def test_load_dims_sweep_rejects_other_files(tmp_path):
     (tmp_path / "bad.json").write_text('{"settings": {}}')
     with pytest.raises(ValueError, match="not a results file"):
         experiments.load_dims_sweep(tmp_path / "bad.json")
+    with pytest.raises(ValueError, match="scripts/superposition_dims_sweep.py"):
+        experiments.load_dims_sweep(tmp_path / "bad.json")
     with pytest.raises(FileNotFoundError):
         experiments.load_dims_sweep(tmp_path / "none.json")
+    with pytest.raises(TypeError, match="path must be a file path"):
+        experiments.load_dims_sweep(3)
+    # the committed files are read by the same checks
+    assert {"settings", "sparsities"} <= set(experiments.load_dims_sweep())
+    assert experiments.load_hidden_basis()[0]["seeds"]
 
 
 def test_seed_excess_splits_settings_and_pools():

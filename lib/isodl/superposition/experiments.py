@@ -524,6 +524,24 @@ def seed_excess(per_seed, arm, name: str, n_settings: int = 1) -> torch.Tensor:
 HIDDEN_BASIS_RESULTS = Path(__file__).resolve().parents[3] / "scripts" / "results" / "superposition_hidden_basis.json"
 
 
+def _read_results(path, default: Path, keys: set) -> dict:
+    """The JSON dict of a committed results file (``default`` when ``path`` is None), checked to hold ``keys``.
+
+    The file is named after its script (``scripts/<stem>.py`` writes ``scripts/results/<stem>.json``), so the
+    errors say which script to run.
+    """
+    p = default if path is None else path
+    if not isinstance(p, (str, Path)):
+        raise TypeError(f"path must be a file path (str or pathlib.Path) or None, got {type(p).__name__}")
+    p = Path(p)
+    if not p.is_file():
+        raise FileNotFoundError(f"no results file at {p}; run `python scripts/{p.stem}.py` from the repository root")
+    record = json.loads(p.read_text())
+    if not isinstance(record, dict) or not keys <= set(record):
+        raise ValueError(f"{p} is not a results file of scripts/{default.stem}.py")
+    return record
+
+
 def load_hidden_basis(path=None) -> tuple[dict, list]:
     """The committed results of ``scripts/superposition_hidden_basis.py``: ``(record, per_seed)``.
 
@@ -531,15 +549,7 @@ def load_hidden_basis(path=None) -> tuple[dict, list]:
     :func:`hidden_basis_experiment`-shaped dict per seed (keys ``(activation, optimiser)``, float64 tensors),
     ready for :func:`summarise_hidden_basis`. ``path`` defaults to :data:`HIDDEN_BASIS_RESULTS`.
     """
-    p = HIDDEN_BASIS_RESULTS if path is None else path
-    if not isinstance(p, (str, Path)):
-        raise TypeError(f"path must be a file path (str or pathlib.Path) or None, got {type(p).__name__}")
-    p = Path(p)
-    if not p.is_file():
-        raise FileNotFoundError(f"no results file at {p}; run `python scripts/{p.stem}.py` from the repository root")
-    record = json.loads(p.read_text())
-    if not isinstance(record, dict) or not {"settings", "seeds", "results"} <= set(record):
-        raise ValueError(f"{p} is not a results file of scripts/superposition_hidden_basis.py")
+    record = _read_results(path, HIDDEN_BASIS_RESULTS, {"settings", "seeds", "results"})
     per_seed = [
         {
             tuple(key.split(",")): {k: torch.tensor(v, dtype=torch.float64) for k, v in arm.items()}
@@ -579,16 +589,7 @@ DIMS_SWEEP_RESULTS = Path(__file__).resolve().parents[3] / "scripts" / "results"
 
 def load_dims_sweep(path=None) -> dict:
     """The committed sweep of ``scripts/superposition_dims_sweep.py`` (``settings``, ``sparsities``, per-instance values)."""
-    p = DIMS_SWEEP_RESULTS if path is None else path
-    if not isinstance(p, (str, Path)):
-        raise TypeError(f"path must be a file path (str or pathlib.Path) or None, got {type(p).__name__}")
-    p = Path(p)
-    if not p.is_file():
-        raise FileNotFoundError(f"no results file at {p}; run `python scripts/{p.stem}.py` from the repository root")
-    record = json.loads(p.read_text())
-    if not isinstance(record, dict) or not {"settings", "sparsities", "dims_per_feature"} <= set(record):
-        raise ValueError(f"{p} is not a results file of scripts/superposition_dims_sweep.py")
-    return record
+    return _read_results(path, DIMS_SWEEP_RESULTS, {"settings", "sparsities", "dims_per_feature"})
 
 
 def rotation_commutation(
