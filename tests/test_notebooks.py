@@ -540,6 +540,8 @@ def test_stale_reference_rule_catches_violations():
 
 #: A code cell that builds an interactive figure (the course's widget wrappers or raw ipywidgets).
 WIDGET_CALL = re.compile(r"\bwidgets\.(interactive_figure|interact\w*)\(|\bipywidgets\b|\binteract\(")
+#: The output a live widget leaves in a committed notebook (catches widgets built inside a library function).
+WIDGET_VIEW = "application/vnd.jupyter.widget-view+json"
 PREDICT = "**Predict first:**"
 
 
@@ -551,7 +553,8 @@ def predict_first_gaps(nb) -> tuple[list[int], int]:
             # a prompt counts when a code cell follows it (the cell whose output answers it)
             later = [c for c in nb.cells[i + 1 : i + 3] if c.cell_type == "code"]
             prompts += bool(later)
-        if cell.cell_type == "code" and WIDGET_CALL.search(cell.source):
+        shows_widget = any(WIDGET_VIEW in o.get("data", {}) for o in cell.get("outputs", []))
+        if cell.cell_type == "code" and (WIDGET_CALL.search(cell.source) or shows_widget):
             before = next((c for c in reversed(nb.cells[:i]) if c.cell_type == "markdown"), None)
             if before is None or PREDICT not in before.source:
                 gaps.append(i)
@@ -575,6 +578,8 @@ def test_predict_first_rule_catches_violations():
         cells=[md(f"{PREDICT} what happens at a = 1?"), code("widgets.interactive_figure(f)")]
     )
     assert predict_first_gaps(good) == ([], 1)
+    hidden = code("plots.explorer(bank)", outputs=[nbformat.v4.new_output("display_data", data={WIDGET_VIEW: {}})])
+    assert predict_first_gaps(nbformat.v4.new_notebook(cells=[md("Look."), hidden])) == ([1], 0)
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=IDS)
@@ -589,3 +594,20 @@ def test_every_notebook_records_its_verdicts(path: Path):
         assert not re.search(r"\d\.\d", literal), (
             f"{path.name}: a verdict's statistic or null is typed in ({literal!r}); build it from the computed numbers"
         )
+
+
+def test_readme_study_times_are_the_teaching_notes():
+    """The README's plain-words table gives each notebook's study time as its teaching notes state it, and the total."""
+    readme = (ROOT / "README.md").read_text()
+    rows = dict(re.findall(r"^\| (\d\d) \| .+ \| (\d+) min \|$", readme, re.M))
+    assert sorted(rows) == [p.name[:2] for p in NOTEBOOKS], "one plain-words row per notebook, in the README"
+    total = 0
+    for path in NOTEBOOKS:
+        notes = (ROOT / "docs" / "teaching" / f"{path.stem}.md").read_text()
+        stated = re.search(r"About (\d+) minutes of study", notes)
+        assert stated, f"docs/teaching/{path.stem}.md must say 'About N minutes of study' under Timing"
+        assert rows[path.name[:2]] == stated.group(1), f"README and teaching notes disagree on {path.name}'s study time"
+        total += int(stated.group(1))
+    hours = re.search(r"About (\d+)(½)? hours of study for the whole course", readme)
+    assert hours, "README states the whole course's study time"
+    assert abs(int(hours.group(1)) + 0.5 * bool(hours.group(2)) - total / 60) <= 0.5, f"the notes add up to {total} min"
