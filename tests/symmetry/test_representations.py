@@ -430,3 +430,30 @@ def test_stratified_difference_test_permutes_within_strata():
         rep.stratified_difference_test(a, b[:2])
     with pytest.raises(TypeError, match="lists"):
         rep.stratified_difference_test(torch.zeros(3), b)
+
+
+def test_harmonic_nulls_separates_an_axis_aligned_cloud_from_its_nulls():
+    gen = torch.Generator().manual_seed(0)
+    n = 8
+    basis = torch.eye(n, dtype=torch.float64)
+    # each sample near one signed basis vector: h4 beyond every rotated copy and beyond the moment-matched Gaussian
+    axes = torch.zeros(2000, n, dtype=torch.float64)
+    axes[torch.arange(2000), torch.randint(0, n, (2000,), generator=gen)] = (
+        torch.randn(2000, generator=gen).double().sign()
+    )
+    axes += 0.05 * torch.randn(2000, n, generator=gen, dtype=torch.float64)
+    own, rotated, gauss = rep.harmonic_nulls(axes, basis, 0.9, 32, n_rotated=8, n_gauss=3, generator=gen)
+    assert len(rotated) == 8 and len(gauss) == 3
+    assert own > max(rotated) + 0.2 and own > max(gauss) + 0.2
+    # the null itself: an isotropic Gaussian cloud sits inside the spread of its rotated copies
+    cloud = torch.randn(2000, n, generator=gen, dtype=torch.float64)
+    own0, rotated0, _ = rep.harmonic_nulls(cloud, basis, 0.9, 32, n_rotated=12, n_gauss=1, generator=gen)
+    assert min(rotated0) - 0.05 < own0 < max(rotated0) + 0.05 and own0 < own - 0.2
+    # determinism per generator, and bad input named
+    a = rep.harmonic_nulls(cloud, basis, 0.9, 32, n_rotated=2, n_gauss=2, generator=torch.Generator().manual_seed(3))
+    b = rep.harmonic_nulls(cloud, basis, 0.9, 32, n_rotated=2, n_gauss=2, generator=torch.Generator().manual_seed(3))
+    assert a == b
+    with pytest.raises(ValueError, match="n_rotated"):
+        rep.harmonic_nulls(cloud, basis, 0.9, 32, n_rotated=0, n_gauss=1)
+    with pytest.raises(TypeError, match="generator"):
+        rep.harmonic_nulls(cloud, basis, 0.9, 32, n_rotated=1, n_gauss=1, generator=3)

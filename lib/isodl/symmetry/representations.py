@@ -62,6 +62,7 @@ from isodl.symmetry import srm as _srm
 
 __all__ = [
     "angular_entropy",
+    "harmonic_nulls",
     "c4",
     "srm_enrichment",
     "curve_modulation",
@@ -420,6 +421,40 @@ def rotated_copies(latent, n_copies: int, *, generator: torch.Generator | None =
     generator = check_generator(generator)
     seed = generator if generator is not None else torch.Generator().manual_seed(0)
     return [z @ random_orthogonal(z.shape[1], seed=seed) for _ in range(n_copies)]
+
+
+def harmonic_nulls(
+    latent,
+    basis,
+    epsilon: float,
+    n_angles: int,
+    *,
+    n_rotated: int,
+    n_gauss: int,
+    order: int = 4,
+    generator: torch.Generator | None = None,
+) -> tuple[float, list[float], list[float]]:
+    """The SRM harmonic of a cloud in ``basis`` beside the same harmonic on its two nulls (notebook 03's headline).
+
+    Returns ``(own, rotated, gauss)``: :func:`srm_harmonic` of order ``order`` of the mean SRM curve of ``latent``,
+    then of each of ``n_rotated`` :func:`rotated_copies` (same cloud, random orientation: what the basis explains),
+    then of each of ``n_gauss`` :func:`moment_matched_gaussian` draws (same mean and covariance: what correlated
+    units explain without any four-fold order). The rotated copies are drawn from ``generator`` first, then the
+    Gaussians.
+    """
+    z = _latent(latent)
+    n_rotated = check_int("n_rotated", n_rotated, minimum=1)
+    n_gauss = check_int("n_gauss", n_gauss, minimum=1)
+    generator = check_generator(generator)
+
+    def harmonic(cloud):
+        res = _srm.spotlight_resonance(cloud, basis, epsilon, n_angles)
+        return srm_harmonic(res.mean(), res.angles, order=order)
+
+    own = harmonic(z)
+    rotated = [harmonic(c) for c in rotated_copies(z, n_rotated, generator=generator)]
+    gauss = [harmonic(moment_matched_gaussian(z, generator=generator)) for _ in range(n_gauss)]
+    return own, rotated, gauss
 
 
 def uniform_entropy_null(
